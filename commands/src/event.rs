@@ -1,0 +1,113 @@
+//! Events: every change to the state is one, appended to the ledger's log
+//! and applied to the views. The log is the audit trail, each family's
+//! history and the source of undo, so an event records who did what, where
+//! and when, and carries the schema version it was written with.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::id::{ChannelAddr, Network, PersonId};
+use crate::{job, tree};
+
+/// The version of the event and view encoding written by this build.
+pub const SCHEMA: u32 = 1;
+
+/// A position in the event log; ids start at 1 and grow by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventId(pub u64);
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Who caused an event and through which door.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub person: Option<PersonId>,
+    /// The network's name for them (account, user id); the scheduler's job.
+    pub handle: String,
+    pub network: Network,
+    pub channel: Option<ChannelAddr>,
+}
+
+impl Actor {
+    pub fn scheduler(job: &str) -> Self {
+        Self { person: None, handle: job.to_string(), network: Network::Scheduler, channel: None }
+    }
+
+    pub fn name(&self) -> &str {
+        self.person.as_ref().map_or(&self.handle, |p| p.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub v: u32,
+    pub id: EventId,
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub changes: Vec<Change>,
+}
+
+/// A change to one family's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub enum Change {
+    Tree(tree::Change),
+    Job(job::Change),
+}
+
+impl Change {
+    pub fn family(&self) -> Family {
+        match self {
+            Change::Tree(_) => Family::Trees,
+            Change::Job(_) => Family::Jobs,
+        }
+    }
+}
+
+/// The families of state, each stored as one view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Trees,
+    Jobs,
+}
+
+impl Family {
+    pub const ALL: [Family; 2] = [Family::Trees, Family::Jobs];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Trees => "trees",
+            Family::Jobs => "jobs",
+        }
+    }
+}
+
+/// Read access to the event log, newest first. The core reads history through
+/// this trait so it never learns how the log is stored.
+pub trait History {
+    /// Calls `visit` on events from the newest back until it returns `false`.
+    fn newest_first(&self, visit: &mut dyn FnMut(&Event) -> bool);
+}
+
+impl History for [Event] {
+    fn newest_first(&self, visit: &mut dyn FnMut(&Event) -> bool) {
+        for event in self.iter().rev() {
+            if !visit(event) {
+                break;
+            }
+        }
+    }
+}
+
+impl History for Vec<Event> {
+    fn newest_first(&self, visit: &mut dyn FnMut(&Event) -> bool) {
+        self.as_slice().newest_first(visit)
+    }
+}

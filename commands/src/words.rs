@@ -1,0 +1,122 @@
+//! Splitting chat text into words: spaces separate, double quotes group, a
+//! backslash inside quotes escapes `"` or `\`. Control characters are refused
+//! here, at the one place every network's text passes, so a CR/LF smuggled in
+//! an argument can never reach a protocol line or a log.
+
+use crate::Error;
+
+/// The longest command text accepted, in bytes. Longer text is almost always
+/// a paste gone wrong; refusing it keeps replies and the ledger small.
+pub const MAX_TEXT: usize = 4096;
+
+/// The most words one command may have.
+pub const MAX_WORDS: usize = 256;
+
+/// Splits `text` into words.
+pub fn split(text: &str) -> Result<Vec<String>, Error> {
+    check_text(text)?;
+    let mut words = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        while chars.next_if(|c| c.is_whitespace()).is_some() {}
+        let Some(first) = chars.next() else { break };
+        let mut word = String::new();
+        if first == '"' {
+            loop {
+                match chars.next() {
+                    None => {
+                        return Err(Error::Usage(format!(
+                            "unterminated quote in \"{}\"; close it with another \"",
+                            text.trim()
+                        )));
+                    }
+                    Some('"') => break,
+                    Some('\\') if matches!(chars.peek(), Some('"' | '\\')) => {
+                        word.extend(chars.next());
+                    }
+                    Some(c) => word.push(c),
+                }
+            }
+        } else {
+            word.push(first);
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                word.push(c);
+            }
+        }
+        if words.len() == MAX_WORDS {
+            return Err(Error::Usage(format!("too many words; at most {MAX_WORDS} are accepted")));
+        }
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// Refuses text that is too long or holds control characters (tab excepted).
+pub fn check_text(text: &str) -> Result<(), Error> {
+    if text.len() > MAX_TEXT {
+        return Err(Error::invalid(format!(
+            "message too long ({} bytes; the limit is {MAX_TEXT}): \"{}…\"",
+            text.len(),
+            prefix(text, 40)
+        )));
+    }
+    if let Some(c) = text.chars().find(|&c| c.is_control() && c != '\t') {
+        let name = match c {
+            '\r' => "CR".to_string(),
+            '\n' => "LF".to_string(),
+            '\0' => "NUL".to_string(),
+            c => format!("U+{:04X}", c as u32),
+        };
+        return Err(Error::invalid(format!(
+            "message contains a control character ({name}): \"{}\"",
+            text.escape_default()
+        )));
+    }
+    Ok(())
+}
+
+/// At most `n` characters of `s`, cut on a character boundary.
+pub fn prefix(s: &str, n: usize) -> &str {
+    s.char_indices().nth(n).map_or(s, |(i, _)| &s[..i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_and_groups() {
+        let cases: &[(&str, &[&str])] = &[
+            ("tree close autoland", &["tree", "close", "autoland"]),
+            ("  tree   status  ", &["tree", "status"]),
+            (r#"tree motd try "hello world""#, &["tree", "motd", "try", "hello world"]),
+            (r#"say "a \"quoted\" word""#, &["say", r#"a "quoted" word"#]),
+            (r#"x "" y"#, &["x", "", "y"]),
+            ("a\tb", &["a", "b"]),
+            ("", &[]),
+        ];
+        for (text, want) in cases {
+            assert_eq!(split(text).expect(text), *want, "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_text_quoting_it() {
+        let err = split(r#"tree motd "open"#).expect_err("unterminated");
+        assert!(err.to_string().contains("unterminated quote"), "{err}");
+        for (text, name) in [("a\rQUIT", "CR"), ("a\nb", "LF"), ("a\0b", "NUL"), ("a\u{7}b", "U+0007")] {
+            let err = split(text).expect_err(text).to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        let long = "x".repeat(MAX_TEXT + 1);
+        assert!(split(&long).expect_err("long").to_string().starts_with("message too long (4097 bytes"));
+        let many = "w ".repeat(MAX_WORDS + 1);
+        assert!(split(&many).expect_err("many").to_string().contains("too many words"));
+    }
+
+    #[test]
+    fn prefix_respects_char_boundaries() {
+        assert_eq!(prefix("héllo", 2), "hé");
+        assert_eq!(prefix("hi", 5), "hi");
+    }
+}
