@@ -1,1 +1,179 @@
-fn main() {}
+//! The `signalbox` command line.
+
+#![forbid(unsafe_code)]
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use signalbox::config::Config;
+use signalbox::ledger::{Export, Ledger};
+use tokio_util::sync::CancellationToken;
+
+/// A chat-ops bot for release-engineering and CI-duty teams.
+#[derive(Debug, Parser)]
+#[command(name = "signalbox", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Run the bot: every configured adapter, the HTTP server, the scheduler.
+    Run {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Type commands as a person; with piped input, run every line and exit.
+    Console {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// The person to speak as (default: the config's bot.console_as).
+        #[arg(long = "as")]
+        person: Option<String>,
+    },
+    /// Check a config file; prints every problem with its key and line.
+    CheckConfig { path: PathBuf },
+    /// Write the whole state as JSON to stdout.
+    Export {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+    },
+    /// Restore an export (from FILE or stdin) into an empty data directory.
+    Import {
+        #[arg(long, default_value = "config.toml")]
+        config: PathBuf,
+        /// The export file; `-` or nothing for stdin.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let quiet = matches!(
+        cli.command,
+        Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. }
+    );
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG").unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+        });
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("signalbox: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(execute(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("signalbox: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Config> {
+    Config::load(path).map_err(|problems| anyhow::anyhow!("{problems}"))
+}
+
+async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
+    match command {
+        Cmd::Run { config } => {
+            let config = load(&config)?;
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            tokio::spawn(async move {
+                wait_for_signal().await;
+                stop.cancel();
+            });
+            signalbox::run(config, std::io::stdin().is_terminal(), shutdown).await?;
+        }
+        Cmd::Console { config, person } => {
+            let config = load(&config)?;
+            let person = person
+                .or_else(|| config.bot.console_as.as_ref().map(|p| p.get_ref().clone()))
+                .context("no person to speak as: pass --as PERSON or set bot.console_as")?;
+            if std::io::stdin().is_terminal() {
+                eprintln!(
+                    "signalbox console: speaking as {person} in console:#ops; try !help; Ctrl-D quits"
+                );
+            }
+            signalbox::console(config, person).await?;
+        }
+        Cmd::CheckConfig { path } => match Config::load(&path) {
+            Ok(_) => println!("{}: ok", path.display()),
+            Err(problems) => {
+                eprintln!("{problems}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
+        Cmd::Export { config } => {
+            let config = load(&config)?;
+            let ledger = Ledger::open(&config.bot.data_dir)?;
+            let export = ledger.export()?;
+            println!("{}", serde_json::to_string_pretty(&export)?);
+        }
+        Cmd::Import { config, file } => {
+            let config = load(&config)?;
+            let mut text = String::new();
+            match file.filter(|f| f.as_os_str() != "-") {
+                Some(path) => {
+                    text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?
+                }
+                None => {
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .context("cannot read stdin")?;
+                }
+            }
+            let export: Export =
+                serde_json::from_str(&text).context("the input is not a signalbox export")?;
+            if export.format != "signalbox-export" {
+                anyhow::bail!(
+                    "the input is not a signalbox export (format \"{}\")",
+                    export.format
+                );
+            }
+            std::fs::create_dir_all(&config.bot.data_dir)?;
+            let ledger = Ledger::open(&config.bot.data_dir)?;
+            ledger.import(&export)?;
+            eprintln!(
+                "imported {} events into {}",
+                export.events.len(),
+                config.bot.data_dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

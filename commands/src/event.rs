@@ -37,7 +37,12 @@ pub struct Actor {
 
 impl Actor {
     pub fn scheduler(job: &str) -> Self {
-        Self { person: None, handle: job.to_string(), network: Network::Scheduler, channel: None }
+        Self {
+            person: None,
+            handle: job.to_string(),
+            network: Network::Scheduler,
+            channel: None,
+        }
     }
 
     pub fn name(&self) -> &str {

@@ -59,7 +59,11 @@ impl FromStr for Network {
         Network::ALL
             .into_iter()
             .find(|n| n.as_str() == s)
-            .ok_or_else(|| Error::invalid(format!("network \"{s}\" is unknown; networks are: console, irc, matrix, slack, discord")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "network \"{s}\" is unknown; networks are: console, irc, matrix, slack, discord"
+                ))
+            })
     }
 }
 
@@ -113,7 +117,10 @@ pub struct ChannelAddr {
 
 impl ChannelAddr {
     pub fn new(network: Network, channel: impl Into<String>) -> Self {
-        Self { network, channel: channel.into() }
+        Self {
+            network,
+            channel: channel.into(),
+        }
     }
 
     pub fn network(&self) -> Network {
@@ -193,7 +200,15 @@ mod tests {
             let addr: ChannelAddr = good.parse().expect(good);
             assert_eq!(addr.to_string(), good);
         }
-        for bad in ["releng", "irc:releng", "matrix:#releng", "slack:", "discord:abc", "smtp:#x", "irc:#a b"] {
+        for bad in [
+            "releng",
+            "irc:releng",
+            "matrix:#releng",
+            "slack:",
+            "discord:abc",
+            "smtp:#x",
+            "irc:#a b",
+        ] {
             let err = bad.parse::<ChannelAddr>().expect_err(bad).to_string();
             assert!(err.contains(&format!("\"{bad}\"")), "{err}");
         }

@@ -21,6 +21,9 @@ pub mod tree;
 pub mod when;
 pub mod words;
 
+#[cfg(test)]
+mod tests;
+
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
@@ -52,7 +55,9 @@ struct Line {
 pub enum Command {
     /// List the command families, or show a family's or a command's usage.
     Help {
+        /// A command family, e.g. `tree`.
         family: Option<String>,
+        /// One of the family's verbs, e.g. `close`.
         verb: Option<String>,
     },
     /// Check the bot is alive: it replies `pong`.
@@ -109,18 +114,40 @@ pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
         return Err(Error::Usage(format!("empty command; try {prefix}help")));
     };
     let first = first.to_lowercase();
+    if first == "-h" || first == "--help" {
+        return help::help(None, None, prefix).map(|o| Parsed::Help(o.reply));
+    }
     if !help::families().iter().any(|(name, _)| *name == first) {
         return Err(Error::Usage(format!(
             "unknown command \"{}\"; commands are: {}; try {prefix}help",
             words::prefix(&words[0], 60),
-            help::families().iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+            help::families()
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
-    let mut words: Vec<String> = std::iter::once(first.clone()).chain(words[1..].iter().cloned()).collect();
-    if let Some((_, default)) = DEFAULT_VERBS.iter().find(|(f, _)| *f == first) {
+    let mut words: Vec<String> = std::iter::once(first.clone())
+        .chain(words[1..].iter().cloned())
+        .collect();
+    // `!tree help [VERB]` is `!help tree [VERB]`, as clap's own (disabled)
+    // help verb would have it; otherwise `help` would be taken for a tree.
+    if words.get(1).is_some_and(|w| w.eq_ignore_ascii_case("help"))
+        && !help::verbs(&first).is_empty()
+    {
+        words = ["help".to_string(), first]
+            .into_iter()
+            .chain(words.drain(2..))
+            .collect();
+    }
+    if let Some((_, default)) = DEFAULT_VERBS.iter().find(|(f, _)| *f == words[0]) {
+        let first = words[0].clone();
         let verbs = help::verbs(&first);
         let next = words.get(1).map(|w| w.to_lowercase());
-        let is_verb = next.as_deref().is_some_and(|w| verbs.iter().any(|v| v == w) || w.starts_with('-'));
+        let is_verb = next
+            .as_deref()
+            .is_some_and(|w| verbs.iter().any(|v| v == w) || w.starts_with('-'));
         if !is_verb {
             words.insert(1, (*default).to_string());
         } else if let Some(verb) = next {
@@ -132,7 +159,8 @@ pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
         Err(e) => {
             let text = help::tidy(&e.render().to_string(), prefix, &words);
             match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                clap::error::ErrorKind::DisplayHelp
+                | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     Ok(Parsed::Help(text))
                 }
                 _ => Err(Error::Usage(text)),
@@ -217,7 +245,10 @@ pub struct Announcement {
 
 impl Announcement {
     pub fn to(kind: AnnounceKind, text: impl Into<String>) -> Self {
-        Self { to: Audience::Kind(kind), text: text.into() }
+        Self {
+            to: Audience::Kind(kind),
+            text: text.into(),
+        }
     }
 }
 
@@ -232,7 +263,10 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn reply(text: impl Into<String>) -> Self {
-        Self { reply: text.into(), ..Self::default() }
+        Self {
+            reply: text.into(),
+            ..Self::default()
+        }
     }
 
     pub fn change(mut self, change: Change) -> Self {
@@ -273,7 +307,11 @@ impl State {
     }
 
     /// Restores one family's view from its stored form.
-    pub fn load_view(&mut self, family: Family, value: serde_json::Value) -> Result<(), serde_json::Error> {
+    pub fn load_view(
+        &mut self,
+        family: Family,
+        value: serde_json::Value,
+    ) -> Result<(), serde_json::Error> {
         match family {
             Family::Trees => self.trees = serde_json::from_value(value)?,
             Family::Jobs => self.jobs = serde_json::from_value(value)?,
@@ -309,7 +347,9 @@ impl Job {
 pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome, Error> {
     ctx.caller.check(command.permit(), &command.name())?;
     match command {
-        Command::Help { family, verb } => help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix),
+        Command::Help { family, verb } => {
+            help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix)
+        }
         Command::Ping => Ok(Outcome::reply("pong")),
         Command::Whoami => Ok(Outcome::reply(whoami(ctx))),
         Command::Tree(t) => tree::handle(t, ctx, &state.trees),
@@ -328,10 +368,20 @@ fn whoami(ctx: &Context) -> String {
     let roles = if c.roles.is_empty() {
         "no roles".to_string()
     } else {
-        format!("roles: {}", c.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", "))
+        format!(
+            "roles: {}",
+            c.roles
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
     };
     match &c.person {
-        Some(p) => format!("you are {p} ({} user \"{}\"); {roles}", ctx.network, c.handle),
+        Some(p) => format!(
+            "you are {p} ({} user \"{}\"); {roles}",
+            ctx.network, c.handle
+        ),
         None => format!(
             "you are a guest ({} user \"{}\" is not mapped to a person); read-only commands only",
             ctx.network, c.handle

@@ -29,7 +29,13 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [Role::Admin, Role::Sheriff, Role::Conductor, Role::Deployer, Role::Ciduty];
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Sheriff,
+        Role::Conductor,
+        Role::Deployer,
+        Role::Ciduty,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,10 +58,16 @@ impl FromStr for Role {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self, Error> {
-        Role::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
-            let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
-            Error::invalid(format!("role \"{s}\" is unknown; roles are: {}", known.join(", ")))
-        })
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                let known: Vec<&str> = Role::ALL.iter().map(|r| r.as_str()).collect();
+                Error::invalid(format!(
+                    "role \"{s}\" is unknown; roles are: {}",
+                    known.join(", ")
+                ))
+            })
     }
 }
 
@@ -81,11 +93,19 @@ pub struct Caller {
 
 impl Caller {
     pub fn guest(handle: impl Into<String>) -> Self {
-        Self { person: None, handle: handle.into(), roles: BTreeSet::new() }
+        Self {
+            person: None,
+            handle: handle.into(),
+            roles: BTreeSet::new(),
+        }
     }
 
     pub fn person(person: PersonId, roles: impl IntoIterator<Item = Role>) -> Self {
-        Self { handle: person.to_string(), person: Some(person), roles: roles.into_iter().collect() }
+        Self {
+            handle: person.to_string(),
+            person: Some(person),
+            roles: roles.into_iter().collect(),
+        }
     }
 
     pub fn has(&self, role: Role) -> bool {
@@ -105,10 +125,18 @@ impl Caller {
                 Some(p) if self.roles.is_empty() => format!("{p} holds no role"),
                 Some(p) => format!(
                     "{p} holds {}",
-                    self.roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+                    self.roles
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             };
-            Err(Error::Permission { action: action.to_string(), need, who })
+            Err(Error::Permission {
+                action: action.to_string(),
+                need,
+                who,
+            })
         };
         match permit {
             Permit::Anyone => Ok(()),
@@ -131,14 +159,18 @@ mod tests {
         let guest = Caller::guest("mallory");
         for role in Role::ALL {
             assert!(admin.check(Permit::Role(role), "x").is_ok());
-            let err = bob.check(Permit::Role(role), "tree close").expect_err("bob has no role");
+            let err = bob
+                .check(Permit::Role(role), "tree close")
+                .expect_err("bob has no role");
             assert_eq!(
                 err.to_string(),
                 format!("tree close needs role \"{role}\"; bob holds no role")
             );
         }
         assert!(bob.check(Permit::Identified, "x").is_ok());
-        let err = guest.check(Permit::Identified, "loaner request").expect_err("guest");
+        let err = guest
+            .check(Permit::Identified, "loaner request")
+            .expect_err("guest");
         assert_eq!(
             err.to_string(),
             "loaner request needs an identified account; \"mallory\" is not an identified person"
@@ -148,6 +180,9 @@ mod tests {
     #[test]
     fn unknown_role_names_the_known_ones() {
         let err = "janitor".parse::<Role>().expect_err("unknown");
-        assert!(err.to_string().starts_with("role \"janitor\" is unknown; roles are: admin, sheriff"));
+        assert!(
+            err.to_string()
+                .starts_with("role \"janitor\" is unknown; roles are: admin, sheriff")
+        );
     }
 }

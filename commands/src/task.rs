@@ -25,9 +25,16 @@ pub struct TaskPattern {
 
 impl TaskPattern {
     pub fn new(name: &str, pattern: &str, url: Option<&str>) -> Result<Self, Error> {
-        let regex = Regex::new(pattern)
-            .map_err(|e| Error::invalid(format!("task pattern \"{pattern}\" is not a valid regex: {e}")))?;
-        Ok(Self { name: name.to_string(), regex, url: url.map(str::to_string) })
+        let regex = Regex::new(pattern).map_err(|e| {
+            Error::invalid(format!(
+                "task pattern \"{pattern}\" is not a valid regex: {e}"
+            ))
+        })?;
+        Ok(Self {
+            name: name.to_string(),
+            regex,
+            url: url.map(str::to_string),
+        })
     }
 }
 
@@ -40,14 +47,32 @@ impl Default for TaskPatterns {
     /// pull-request URLs (which are their own link).
     fn default() -> Self {
         let defaults = [
-            ("phabricator", r"\bT[0-9]+\b", Some("https://phabricator.wikimedia.org/{0}")),
-            ("bugzilla", r"(?i)\bbug\s+([0-9]+)\b", Some("https://bugzilla.mozilla.org/show_bug.cgi?id={1}")),
-            ("gerrit", r"https?://[^\s/]+/(?:r/)?c/[^\s]+/\+/[0-9]+", None),
-            ("pull", r"https?://[^\s/]+/[^\s/]+/[^\s/]+/(?:pull|merge_requests)/[0-9]+", None),
+            (
+                "phabricator",
+                r"\bT[0-9]+\b",
+                Some("https://phabricator.wikimedia.org/{0}"),
+            ),
+            (
+                "bugzilla",
+                r"(?i)\bbug\s+([0-9]+)\b",
+                Some("https://bugzilla.mozilla.org/show_bug.cgi?id={1}"),
+            ),
+            (
+                "gerrit",
+                r"https?://[^\s/]+/(?:r/)?c/[^\s]+/\+/[0-9]+",
+                None,
+            ),
+            (
+                "pull",
+                r"https?://[^\s/]+/[^\s/]+/[^\s/]+/(?:pull|merge_requests)/[0-9]+",
+                None,
+            ),
         ];
         let patterns = defaults
             .into_iter()
-            .map(|(name, pattern, url)| TaskPattern::new(name, pattern, url).expect("built-in task patterns are valid"))
+            .map(|(name, pattern, url)| {
+                TaskPattern::new(name, pattern, url).expect("built-in task patterns are valid")
+            })
             .collect();
         TaskPatterns(patterns)
     }
@@ -64,16 +89,24 @@ impl TaskPatterns {
         for pattern in &self.0 {
             for caps in pattern.regex.captures_iter(text) {
                 let whole = caps.get(0).expect("group 0 always matches");
-                if hits.iter().any(|(s, e, _)| whole.start() < *e && *s < whole.end()) {
+                if hits
+                    .iter()
+                    .any(|(s, e, _)| whole.start() < *e && *s < whole.end())
+                {
                     continue;
                 }
-                let id = whole.as_str().split_whitespace().collect::<Vec<_>>().join(" ");
+                let id = whole
+                    .as_str()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 let url = match &pattern.url {
                     None => Some(id.clone()).filter(|id| id.starts_with("http")),
                     Some(template) => {
                         let mut url = template.clone();
                         for (i, group) in caps.iter().enumerate() {
-                            url = url.replace(&format!("{{{i}}}"), group.map_or("", |g| g.as_str()));
+                            url =
+                                url.replace(&format!("{{{i}}}"), group.map_or("", |g| g.as_str()));
                         }
                         Some(url)
                     }
@@ -97,9 +130,17 @@ impl TaskPatterns {
         let links: Vec<String> = self
             .find(text)
             .into_iter()
-            .filter_map(|r| r.url.filter(|u| *u != r.id).map(|u| format!("{} {u}", r.id)))
+            .filter_map(|r| {
+                r.url
+                    .filter(|u| *u != r.id)
+                    .map(|u| format!("{} {u}", r.id))
+            })
             .collect();
-        if links.is_empty() { text.to_string() } else { format!("{text} ({})", links.join(", ")) }
+        if links.is_empty() {
+            text.to_string()
+        } else {
+            format!("{text} ({})", links.join(", "))
+        }
     }
 }
 
@@ -110,9 +151,15 @@ mod tests {
     #[test]
     fn finds_each_task_once_in_order() {
         let p = TaskPatterns::default();
-        let found: Vec<String> = p.find("T123 and T123, bug 456 then Bug  456 and T9x").into_iter().map(|r| r.id).collect();
+        let found: Vec<String> = p
+            .find("T123 and T123, bug 456 then Bug  456 and T9x")
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
         assert_eq!(found, ["T123", "bug 456"]);
-        let pr = p.find("see https://github.com/o/r/pull/42 and https://gerrit.example.org/r/c/ops/+/1234");
+        let pr = p.find(
+            "see https://github.com/o/r/pull/42 and https://gerrit.example.org/r/c/ops/+/1234",
+        );
         assert_eq!(pr.len(), 2);
         assert_eq!(pr[0].url.as_deref(), Some("https://github.com/o/r/pull/42"));
     }
@@ -125,8 +172,15 @@ mod tests {
             "held on T42 (T42 https://phabricator.wikimedia.org/T42)"
         );
         assert_eq!(p.linkify("nothing here"), "nothing here");
-        let custom = TaskPatterns::new(vec![TaskPattern::new("jira", r"\bREL-([0-9]+)\b", Some("https://jira/{0}")).expect("valid")]);
+        let custom = TaskPatterns::new(vec![
+            TaskPattern::new("jira", r"\bREL-([0-9]+)\b", Some("https://jira/{0}")).expect("valid"),
+        ]);
         assert_eq!(custom.linkify("REL-7"), "REL-7 (REL-7 https://jira/REL-7)");
-        assert!(TaskPattern::new("x", "(", None).expect_err("bad").to_string().contains("\"(\""));
+        assert!(
+            TaskPattern::new("x", "(", None)
+                .expect_err("bad")
+                .to_string()
+                .contains("\"(\"")
+        );
     }
 }

@@ -25,7 +25,9 @@ pub const STACK_LIMIT: usize = 100;
 
 /// Open, close and inspect code trees.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
-#[command(after_help = "examples:\n  !tree\n  !tree close autoland,try builds failing #checkin-compilation for 2h\n  !tree open all\n  !tree undo")]
+#[command(
+    after_help = "examples:\n  !tree\n  !tree close autoland,try builds failing #checkin-compilation for 2h\n  !tree open all\n  !tree undo"
+)]
 pub enum Tree {
     /// Show the state of every tree, or of the trees named.
     #[command(visible_alias = "show")]
@@ -34,7 +36,9 @@ pub enum Tree {
         trees: Vec<String>,
     },
     /// Close trees: landings are refused until they reopen.
-    #[command(after_help = "TREES is `a,b`, `all` or a glob; a #tag (reason category) is required;\nend with `for 2h` or `until 14:00` for a closure that reopens by itself.\nexamples:\n  !tree close autoland builds failing #checkin-compilation\n  !tree close \"mozilla-*\" merge day #merges until 18:00")]
+    #[command(
+        after_help = "TREES is `a,b`, `all` or a glob; a #tag (reason category) is required;\nend with `for 2h` or `until 14:00` for a closure that reopens by itself.\nexamples:\n  !tree close autoland builds failing #checkin-compilation\n  !tree close \"mozilla-*\" merge day #merges until 18:00"
+    )]
     Close {
         /// Trees: `a,b`, `all`, or a glob.
         trees: String,
@@ -149,7 +153,12 @@ pub struct Condition {
 
 impl Condition {
     pub fn open() -> Self {
-        Self { status: Status::Open, reason: String::new(), tags: Vec::new(), until: None }
+        Self {
+            status: Status::Open,
+            reason: String::new(),
+            tags: Vec::new(),
+            until: None,
+        }
     }
 
     fn describe(&self) -> String {
@@ -200,12 +209,23 @@ pub enum Cause {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     /// A tree came into being (from config or the API), open.
-    Add { tree: TreeName },
+    Add {
+        tree: TreeName,
+    },
     /// Trees changed status; `undoable` ones go on the undo stack.
-    Set { edits: Vec<Edit>, undoable: bool, cause: Cause },
-    Motd { tree: TreeName, text: String },
+    Set {
+        edits: Vec<Edit>,
+        undoable: bool,
+        cause: Cause,
+    },
+    Motd {
+        tree: TreeName,
+        text: String,
+    },
     /// The end of a timed closure was announced ahead of time.
-    Warned { tree: TreeName },
+    Warned {
+        tree: TreeName,
+    },
 }
 
 /// An entry on the undo stack: one call's edits.
@@ -243,7 +263,11 @@ impl Trees {
     }
 
     pub fn names(&self) -> String {
-        self.trees.keys().map(|t| t.as_str()).collect::<Vec<_>>().join(", ")
+        self.trees
+            .keys()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     pub fn apply(&mut self, event: &Event, change: &Change) {
@@ -259,7 +283,11 @@ impl Trees {
                     warned: false,
                 });
             }
-            Change::Set { edits, undoable, cause } => {
+            Change::Set {
+                edits,
+                undoable,
+                cause,
+            } => {
                 for edit in edits {
                     if let Some(tree) = self.trees.get_mut(&edit.tree) {
                         tree.condition = edit.after.clone();
@@ -303,15 +331,26 @@ impl Trees {
             let matched: Vec<TreeName> = if part == "all" {
                 self.trees.keys().cloned().collect()
             } else if part.contains(['*', '?']) {
-                let m: Vec<TreeName> = self.trees.keys().filter(|t| glob(part, t.as_str())).cloned().collect();
+                let m: Vec<TreeName> = self
+                    .trees
+                    .keys()
+                    .filter(|t| glob(part, t.as_str()))
+                    .cloned()
+                    .collect();
                 if m.is_empty() {
-                    return Err(Error::not_found(format!("no tree matches \"{part}\"; trees are: {}", self.names())));
+                    return Err(Error::not_found(format!(
+                        "no tree matches \"{part}\"; trees are: {}",
+                        self.names()
+                    )));
                 }
                 m
             } else if self.trees.contains_key(&TreeName::new(part)) {
                 vec![TreeName::new(part)]
             } else {
-                return Err(Error::not_found(format!("tree \"{part}\" is unknown; trees are: {}", self.names())));
+                return Err(Error::not_found(format!(
+                    "tree \"{part}\" is unknown; trees are: {}",
+                    self.names()
+                )));
             };
             for t in matched {
                 if !picked.contains(&t) {
@@ -326,13 +365,25 @@ impl Trees {
     pub fn timers(&self) -> Vec<(DateTime<Utc>, crate::Job)> {
         let mut timers = Vec::new();
         for tree in self.trees.values() {
-            let Some(until) = tree.condition.until else { continue };
+            let Some(until) = tree.condition.until else {
+                continue;
+            };
             let warn_at = until - WARN_BEFORE;
             let long_enough = tree.since.is_none_or(|since| warn_at > since);
             if !tree.warned && long_enough {
-                timers.push((warn_at, crate::Job::TreeWarn { tree: tree.name.clone() }));
+                timers.push((
+                    warn_at,
+                    crate::Job::TreeWarn {
+                        tree: tree.name.clone(),
+                    },
+                ));
             }
-            timers.push((until, crate::Job::TreeReopen { tree: tree.name.clone() }));
+            timers.push((
+                until,
+                crate::Job::TreeReopen {
+                    tree: tree.name.clone(),
+                },
+            ));
         }
         timers
     }
@@ -364,6 +415,13 @@ fn glob(pattern: &str, name: &str) -> bool {
 /// Splits reason words into the reason text and its #tags, checking the tags
 /// against the configured categories.
 fn reason_and_tags(words: &[String], ctx: &Context) -> Result<(String, Vec<String>), Error> {
+    let (words, tags) = words_and_tags(words, ctx)?;
+    Ok((words.join(" "), tags))
+}
+
+/// Separates #tags (wherever they stand) from the other words, checking the
+/// tags against the configured categories.
+fn words_and_tags(words: &[String], ctx: &Context) -> Result<(Vec<String>, Vec<String>), Error> {
     let mut reason = Vec::new();
     let mut tags: Vec<String> = Vec::new();
     for word in words {
@@ -379,25 +437,36 @@ fn reason_and_tags(words: &[String], ctx: &Context) -> Result<(String, Vec<Strin
                     tags.push(tag.to_string());
                 }
             }
-            _ => reason.push(word.as_str()),
+            _ => reason.push(word.clone()),
         }
     }
-    Ok((reason.join(" "), tags))
+    Ok((reason, tags))
 }
 
 fn tag_list(ctx: &Context) -> String {
-    ctx.settings.tree_tags.iter().map(|t| format!("#{t}")).collect::<Vec<_>>().join(", ")
+    ctx.settings
+        .tree_tags
+        .iter()
+        .map(|t| format!("#{t}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error> {
     match cmd {
         Tree::Status { trees: specs } => Ok(Outcome::reply(status(ctx, trees, specs)?)),
-        Tree::Close { trees: spec, reason } => {
-            let (words, until) = split_deadline(reason, ctx.now, ctx.settings.timezone)?;
-            let (reason, tags) = reason_and_tags(&words, ctx)?;
+        Tree::Close {
+            trees: spec,
+            reason,
+        } => {
+            // Tags first, so `… for 2h #infra` is as timed as `… #infra for 2h`.
+            let (words, tags) = words_and_tags(reason, ctx)?;
+            let (words, until) = split_deadline(&words, ctx.now, ctx.settings.timezone)?;
+            let reason = words.join(" ");
             if reason.is_empty() {
                 return Err(Error::invalid(format!(
-                    "tree close needs a reason as well as a tag, e.g. \"!tree close {spec} builds failing #infra\""
+                    "tree close needs a reason as well as a tag, e.g. \"{}tree close {spec} builds failing #infra\"",
+                    ctx.settings.prefix
                 )));
             }
             if tags.is_empty() {
@@ -406,18 +475,54 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
                     tag_list(ctx)
                 )));
             }
-            set(ctx, trees, spec, Condition { status: Status::Closed, reason, tags, until })
+            set(
+                ctx,
+                trees,
+                spec,
+                Condition {
+                    status: Status::Closed,
+                    reason,
+                    tags,
+                    until,
+                },
+            )
         }
-        Tree::Open { trees: spec, reason } => {
+        Tree::Open {
+            trees: spec,
+            reason,
+        } => {
             let (reason, tags) = reason_and_tags(reason, ctx)?;
-            set(ctx, trees, spec, Condition { status: Status::Open, reason, tags, until: None })
+            set(
+                ctx,
+                trees,
+                spec,
+                Condition {
+                    status: Status::Open,
+                    reason,
+                    tags,
+                    until: None,
+                },
+            )
         }
-        Tree::Approval { trees: spec, reason } => {
+        Tree::Approval {
+            trees: spec,
+            reason,
+        } => {
             let (reason, tags) = reason_and_tags(reason, ctx)?;
             if reason.is_empty() {
                 return Err(Error::invalid("tree approval needs a reason".to_string()));
             }
-            set(ctx, trees, spec, Condition { status: Status::ApprovalRequired, reason, tags, until: None })
+            set(
+                ctx,
+                trees,
+                spec,
+                Condition {
+                    status: Status::ApprovalRequired,
+                    reason,
+                    tags,
+                    until: None,
+                },
+            )
         }
         Tree::Motd { tree, text } => {
             let name = single(trees, tree)?;
@@ -427,7 +532,10 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
             } else {
                 format!("message of the day of {name}: {text}")
             };
-            Ok(Outcome::reply(reply).change(crate::Change::Tree(Change::Motd { tree: name, text })))
+            Ok(
+                Outcome::reply(reply)
+                    .change(crate::Change::Tree(Change::Motd { tree: name, text })),
+            )
         }
         Tree::Undo { id } => undo(ctx, trees, *id),
         Tree::Log { tree, count } => {
@@ -455,7 +563,10 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
                     line
                 })
                 .collect();
-            Ok(Outcome::reply(format!("history of {name}, newest first:\n{}", lines.join("\n"))))
+            Ok(Outcome::reply(format!(
+                "history of {name}, newest first:\n{}",
+                lines.join("\n")
+            )))
         }
     }
 }
@@ -465,12 +576,27 @@ fn single(trees: &Trees, name: &str) -> Result<TreeName, Error> {
     if trees.trees.contains_key(&name) {
         Ok(name)
     } else {
-        Err(Error::not_found(format!("tree \"{name}\" is unknown; trees are: {}", trees.names())))
+        Err(Error::not_found(format!(
+            "tree \"{name}\" is unknown; trees are: {}",
+            trees.names()
+        )))
     }
 }
 
 fn status(ctx: &Context, trees: &Trees, specs: &[String]) -> Result<String, Error> {
-    let names = if specs.is_empty() { trees.select("all")? } else { trees.select(&specs.join(","))? };
+    let names = if specs.is_empty() {
+        trees.select("all")?
+    } else {
+        // `!tree clsoe autoland` reads as the status of a tree "clsoe": say
+        // what the verbs are too, since that is the likelier mistake.
+        trees.select(&specs.join(",")).map_err(|e| match e {
+            Error::NotFound(msg) if trees.select(&specs[0]).is_err() => Error::NotFound(format!(
+                "{msg}; tree verbs are: {}",
+                crate::help::verbs("tree").join(", ")
+            )),
+            e => e,
+        })?
+    };
     if names.is_empty() {
         return Ok("no trees are configured".to_string());
     }
@@ -488,7 +614,10 @@ fn status(ctx: &Context, trees: &Trees, specs: &[String]) -> Result<String, Erro
                 line.push_str(&format!(" [{}]", c.tags.join(", ")));
             }
             if let (Some(by), Some(since)) = (&t.by, t.since) {
-                line.push_str(&format!(" (by {by} {} ago)", format_duration(ctx.now - since)));
+                line.push_str(&format!(
+                    " (by {by} {} ago)",
+                    format_duration(ctx.now - since)
+                ));
             }
             if let Some(until) = c.until {
                 line.push_str(&format!(", reopens {}", format_instant(until, tz)));
@@ -504,12 +633,26 @@ fn status(ctx: &Context, trees: &Trees, specs: &[String]) -> Result<String, Erro
 
 fn set(ctx: &Context, trees: &Trees, spec: &str, after: Condition) -> Result<Outcome, Error> {
     let names = trees.select(spec)?;
+    if names.is_empty() {
+        // Only `all` with no trees: an empty undo entry would help nobody.
+        return Err(Error::not_found(format!(
+            "\"{spec}\" selects no tree: no trees are configured"
+        )));
+    }
     let edits: Vec<Edit> = names
         .iter()
         .filter_map(|n| trees.trees.get(n))
-        .map(|t| Edit { tree: t.name.clone(), before: t.condition.clone(), after: after.clone() })
+        .map(|t| Edit {
+            tree: t.name.clone(),
+            before: t.condition.clone(),
+            after: after.clone(),
+        })
         .collect();
-    let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+    let list = names
+        .iter()
+        .map(|n| n.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut what = format!("{} {list}", after.status.verb());
     if !after.reason.is_empty() {
         what.push_str(&format!(": {}", after.reason));
@@ -518,23 +661,52 @@ fn set(ctx: &Context, trees: &Trees, spec: &str, after: Condition) -> Result<Out
         what.push_str(&format!(" [{}]", after.tags.join(", ")));
     }
     if let Some(until) = after.until {
-        what.push_str(&format!(" until {}", format_instant(until, ctx.settings.timezone)));
+        what.push_str(&format!(
+            " until {}",
+            format_instant(until, ctx.settings.timezone)
+        ));
     }
-    let reply = format!("{what} (undo with !tree undo {})", ctx.event_id);
+    let reply = format!(
+        "{what} (undo with {}tree undo {})",
+        ctx.settings.prefix, ctx.event_id
+    );
     let announce = format!("{} {what}", ctx.caller.name());
     Ok(Outcome::reply(reply)
-        .change(crate::Change::Tree(Change::Set { edits, undoable: true, cause: Cause::Command }))
+        .change(crate::Change::Tree(Change::Set {
+            edits,
+            undoable: true,
+            cause: Cause::Command,
+        }))
         .announce(Announcement::to(AnnounceKind::Trees, announce)))
 }
 
 fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error> {
     let entry = match id {
-        None => trees.stack.last().ok_or_else(|| Error::not_found("nothing to undo: the undo stack is empty"))?,
-        Some(id) => trees.stack.iter().find(|e| e.id == EventId(id)).ok_or_else(|| {
-            let ids: Vec<String> = trees.stack.iter().rev().take(10).map(|e| e.id.to_string()).collect();
-            let held = if ids.is_empty() { "it is empty".to_string() } else { format!("it holds {}", ids.join(", ")) };
-            Error::not_found(format!("undo entry \"{id}\" is not on the undo stack; {held}"))
-        })?,
+        None => trees
+            .stack
+            .last()
+            .ok_or_else(|| Error::not_found("nothing to undo: the undo stack is empty"))?,
+        Some(id) => trees
+            .stack
+            .iter()
+            .find(|e| e.id == EventId(id))
+            .ok_or_else(|| {
+                let ids: Vec<String> = trees
+                    .stack
+                    .iter()
+                    .rev()
+                    .take(10)
+                    .map(|e| e.id.to_string())
+                    .collect();
+                let held = if ids.is_empty() {
+                    "it is empty".to_string()
+                } else {
+                    format!("it holds {}", ids.join(", "))
+                };
+                Error::not_found(format!(
+                    "undo entry \"{id}\" is not on the undo stack; {held}"
+                ))
+            })?,
     };
     let mut changed = Vec::new();
     for edit in &entry.edits {
@@ -544,7 +716,10 @@ fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error>
                 "{} is now {}{}",
                 edit.tree,
                 now.condition.describe(),
-                now.by.as_ref().map(|b| format!(" by {b}")).unwrap_or_default()
+                now.by
+                    .as_ref()
+                    .map(|b| format!(" by {b}"))
+                    .unwrap_or_default()
             )),
             None => changed.push(format!("{} no longer exists", edit.tree)),
         }
@@ -560,13 +735,32 @@ fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error>
     let edits: Vec<Edit> = entry
         .edits
         .iter()
-        .map(|e| Edit { tree: e.tree.clone(), before: e.after.clone(), after: e.before.clone() })
+        .map(|e| Edit {
+            tree: e.tree.clone(),
+            before: e.after.clone(),
+            after: e.before.clone(),
+        })
         .collect();
-    let restored: Vec<String> = edits.iter().map(|e| format!("{} to {}", e.tree, e.after.describe())).collect();
-    let text = format!("undid {} by {}: restored {}", entry.id, entry.who, restored.join(", "));
+    let restored: Vec<String> = edits
+        .iter()
+        .map(|e| format!("{} to {}", e.tree, e.after.describe()))
+        .collect();
+    let text = format!(
+        "undid {} by {}: restored {}",
+        entry.id,
+        entry.who,
+        restored.join(", ")
+    );
     Ok(Outcome::reply(text.clone())
-        .change(crate::Change::Tree(Change::Set { edits, undoable: false, cause: Cause::Undo { entry: entry.id } }))
-        .announce(Announcement::to(AnnounceKind::Trees, format!("{} {text}", ctx.caller.name()))))
+        .change(crate::Change::Tree(Change::Set {
+            edits,
+            undoable: false,
+            cause: Cause::Undo { entry: entry.id },
+        }))
+        .announce(Announcement::to(
+            AnnounceKind::Trees,
+            format!("{} {text}", ctx.caller.name()),
+        )))
 }
 
 /// Runs a timed closure's warning or reopening, if it is still due.
@@ -574,14 +768,22 @@ pub fn run_job(job: &crate::Job, ctx: &Context, trees: &Trees) -> Outcome {
     let tz = ctx.settings.timezone;
     match job {
         crate::Job::TreeWarn { tree } => match trees.trees.get(tree) {
-            Some(t) if !t.warned && t.condition.until.is_some_and(|u| u - WARN_BEFORE <= ctx.now) => {
+            // Not once the reopening itself is due (a start-up after downtime):
+            // "reopens in 0s" would only precede the reopening.
+            Some(t)
+                if !t.warned
+                    && t.condition
+                        .until
+                        .is_some_and(|u| u - WARN_BEFORE <= ctx.now && ctx.now < u) =>
+            {
                 let until = t.condition.until.expect("checked above");
                 let text = format!(
-                    "{tree} reopens at {} (in {}); closed by {}: {}. to extend: !tree close {tree} {} #{} for 1h",
+                    "{tree} reopens at {} (in {}); closed by {}: {}. to extend: {}tree close {tree} {} #{} for 1h",
                     format_instant(until, tz),
                     format_duration(until - ctx.now),
                     t.by.as_deref().unwrap_or("unknown"),
                     t.condition.reason,
+                    ctx.settings.prefix,
                     t.condition.reason,
                     t.condition.tags.first().map_or("other", String::as_str),
                 );
@@ -593,15 +795,26 @@ pub fn run_job(job: &crate::Job, ctx: &Context, trees: &Trees) -> Outcome {
         },
         crate::Job::TreeReopen { tree } => match trees.trees.get(tree) {
             Some(t) if t.condition.until.is_some_and(|u| u <= ctx.now) => {
-                let after = Condition { reason: "timed closure ended".to_string(), ..Condition::open() };
+                let after = Condition {
+                    reason: "timed closure ended".to_string(),
+                    ..Condition::open()
+                };
                 let text = format!(
                     "reopened {tree}: timed closure ended (closed by {}: {})",
                     t.by.as_deref().unwrap_or("unknown"),
                     t.condition.reason
                 );
-                let edit = Edit { tree: tree.clone(), before: t.condition.clone(), after };
+                let edit = Edit {
+                    tree: tree.clone(),
+                    before: t.condition.clone(),
+                    after,
+                };
                 Outcome::reply(String::new())
-                    .change(crate::Change::Tree(Change::Set { edits: vec![edit], undoable: false, cause: Cause::Timer }))
+                    .change(crate::Change::Tree(Change::Set {
+                        edits: vec![edit],
+                        undoable: false,
+                        cause: Cause::Timer,
+                    }))
                     .announce(Announcement::to(AnnounceKind::Trees, text))
             }
             _ => Outcome::default(),

@@ -42,7 +42,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, Error> {
         return Err(bad());
     }
     if total > Duration::days(MAX_DAYS) {
-        return Err(Error::invalid(format!("duration \"{text}\" is longer than {MAX_DAYS} days")));
+        return Err(Error::invalid(format!(
+            "duration \"{text}\" is longer than {MAX_DAYS} days"
+        )));
     }
     Ok(total)
 }
@@ -68,8 +70,7 @@ pub fn parse_until(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Ut
         let naive = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
             .or_else(|_| NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M"))
             .or_else(|_| {
-                NaiveDate::parse_from_str(text, "%Y-%m-%d")
-                    .map(|d| d.and_time(NaiveTime::MIN))
+                NaiveDate::parse_from_str(text, "%Y-%m-%d").map(|d| d.and_time(NaiveTime::MIN))
             })
             .map_err(|_| bad())?;
         resolve(naive, tz).ok_or_else(bad)?
@@ -78,7 +79,9 @@ pub fn parse_until(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Ut
         return Err(Error::invalid(format!("time \"{text}\" is in the past")));
     }
     if local - now > Duration::days(MAX_DAYS) {
-        return Err(Error::invalid(format!("time \"{text}\" is more than {MAX_DAYS} days away")));
+        return Err(Error::invalid(format!(
+            "time \"{text}\" is more than {MAX_DAYS} days away"
+        )));
     }
     Ok(local)
 }
@@ -86,7 +89,9 @@ pub fn parse_until(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Ut
 /// A local time in `tz` as UTC; in a fall-back hour the earlier instant, in a
 /// spring-forward gap none.
 fn resolve(naive: NaiveDateTime, tz: Tz) -> Option<DateTime<Utc>> {
-    tz.from_local_datetime(&naive).earliest().map(|t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// A trailing `for DURATION` or `until TIME` split off free-text words.
@@ -150,10 +155,30 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (text, mins) in [("90m", 90), ("2h", 120), ("1h30m", 90), ("3d", 4320), ("1w", 10080)] {
-            assert_eq!(parse_duration(text).expect(text), Duration::minutes(mins), "{text}");
+        for (text, mins) in [
+            ("90m", 90),
+            ("2h", 120),
+            ("1h30m", 90),
+            ("3d", 4320),
+            ("1w", 10080),
+        ] {
+            assert_eq!(
+                parse_duration(text).expect(text),
+                Duration::minutes(mins),
+                "{text}"
+            );
         }
-        for bad in ["", "2", "h", "2x", "0h", "-2h", "2h3", "9999999999999999999d", "400d"] {
+        for bad in [
+            "",
+            "2",
+            "h",
+            "2x",
+            "0h",
+            "-2h",
+            "2h3",
+            "9999999999999999999d",
+            "400d",
+        ] {
             let err = parse_duration(bad).expect_err(bad).to_string();
             assert!(err.contains(&format!("\"{bad}\"")), "{err}");
         }
@@ -163,11 +188,30 @@ mod tests {
     fn until_clock_time_is_next_occurrence_in_zone() {
         let tz: Tz = "Europe/Berlin".parse().expect("tz");
         let now = at("2026-11-22T12:00:00Z"); // 13:00 in Berlin
-        assert_eq!(parse_until("14:00", now, tz).expect("later today"), at("2026-11-22T13:00:00Z"));
-        assert_eq!(parse_until("12:00", now, tz).expect("tomorrow"), at("2026-11-23T11:00:00Z"));
-        assert_eq!(parse_until("2026-11-24 08:30", now, tz).expect("date"), at("2026-11-24T07:30:00Z"));
-        assert!(parse_until("2026-11-01 08:30", now, tz).expect_err("past").to_string().contains("in the past"));
-        assert!(parse_until("25:00", now, tz).expect_err("bad").to_string().contains("\"25:00\""));
+        assert_eq!(
+            parse_until("14:00", now, tz).expect("later today"),
+            at("2026-11-22T13:00:00Z")
+        );
+        assert_eq!(
+            parse_until("12:00", now, tz).expect("tomorrow"),
+            at("2026-11-23T11:00:00Z")
+        );
+        assert_eq!(
+            parse_until("2026-11-24 08:30", now, tz).expect("date"),
+            at("2026-11-24T07:30:00Z")
+        );
+        assert!(
+            parse_until("2026-11-01 08:30", now, tz)
+                .expect_err("past")
+                .to_string()
+                .contains("in the past")
+        );
+        assert!(
+            parse_until("25:00", now, tz)
+                .expect_err("bad")
+                .to_string()
+                .contains("\"25:00\"")
+        );
     }
 
     #[test]
@@ -180,7 +224,8 @@ mod tests {
         let (rest, d) = split_deadline(&words("builds failing for 2h"), now, tz).expect("for");
         assert_eq!(rest, words("builds failing"));
         assert_eq!(d, Some(at("2026-11-22T14:00:00Z")));
-        let (_, d) = split_deadline(&words("x until 2026-11-23 10:00"), now, tz).expect("until date");
+        let (_, d) =
+            split_deadline(&words("x until 2026-11-23 10:00"), now, tz).expect("until date");
         assert_eq!(d, Some(at("2026-11-23T10:00:00Z")));
         assert!(split_deadline(&words("x for 2y"), now, tz).is_err());
     }

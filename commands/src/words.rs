@@ -44,7 +44,9 @@ pub fn split(text: &str) -> Result<Vec<String>, Error> {
             }
         }
         if words.len() == MAX_WORDS {
-            return Err(Error::Usage(format!("too many words; at most {MAX_WORDS} are accepted")));
+            return Err(Error::Usage(format!(
+                "too many words; at most {MAX_WORDS} are accepted"
+            )));
         }
         words.push(word);
     }
@@ -89,7 +91,10 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("tree close autoland", &["tree", "close", "autoland"]),
             ("  tree   status  ", &["tree", "status"]),
-            (r#"tree motd try "hello world""#, &["tree", "motd", "try", "hello world"]),
+            (
+                r#"tree motd try "hello world""#,
+                &["tree", "motd", "try", "hello world"],
+            ),
             (r#"say "a \"quoted\" word""#, &["say", r#"a "quoted" word"#]),
             (r#"x "" y"#, &["x", "", "y"]),
             ("a\tb", &["a", "b"]),
@@ -104,14 +109,29 @@ mod tests {
     fn refuses_bad_text_quoting_it() {
         let err = split(r#"tree motd "open"#).expect_err("unterminated");
         assert!(err.to_string().contains("unterminated quote"), "{err}");
-        for (text, name) in [("a\rQUIT", "CR"), ("a\nb", "LF"), ("a\0b", "NUL"), ("a\u{7}b", "U+0007")] {
+        for (text, name) in [
+            ("a\rQUIT", "CR"),
+            ("a\nb", "LF"),
+            ("a\0b", "NUL"),
+            ("a\u{7}b", "U+0007"),
+        ] {
             let err = split(text).expect_err(text).to_string();
             assert!(err.contains(name), "{err}");
         }
         let long = "x".repeat(MAX_TEXT + 1);
-        assert!(split(&long).expect_err("long").to_string().starts_with("message too long (4097 bytes"));
+        assert!(
+            split(&long)
+                .expect_err("long")
+                .to_string()
+                .starts_with("message too long (4097 bytes")
+        );
         let many = "w ".repeat(MAX_WORDS + 1);
-        assert!(split(&many).expect_err("many").to_string().contains("too many words"));
+        assert!(
+            split(&many)
+                .expect_err("many")
+                .to_string()
+                .contains("too many words")
+        );
     }
 
     #[test]

@@ -1,0 +1,114 @@
+//! Adapters translate between a chat network and the router; they never
+//! decide. Each runs until shutdown, hands every message it receives to the
+//! router, and sends what the outbox or the router gives it. A supervisor
+//! restarts an adapter that fails, with backoff, without touching the others.
+
+pub mod console;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use signalbox_commands::Network;
+use tokio_util::sync::CancellationToken;
+
+use crate::outbox::Destination;
+use crate::router::Router;
+
+/// Why a send failed; the outbox retries both.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    #[error("not connected")]
+    Disconnected,
+    #[error("{0}")]
+    Failed(String),
+}
+
+#[async_trait]
+pub trait Adapter: Send + Sync + 'static {
+    fn network(&self) -> Network;
+
+    /// Connects and serves until `shutdown`; an error makes the supervisor
+    /// reconnect after a backoff.
+    async fn run(
+        self: Arc<Self>,
+        router: Arc<Router>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<()>;
+
+    /// Sends one message. A private reply becomes whatever the network
+    /// offers (a DM on IRC, an ephemeral message on Slack).
+    async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError>;
+}
+
+/// Per-adapter connection state, shown by `/healthz`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AdapterHealth {
+    pub state: &'static str,
+    pub since: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub restarts: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct HealthBoard(Arc<Mutex<BTreeMap<Network, AdapterHealth>>>);
+
+impl HealthBoard {
+    pub fn set(&self, network: Network, state: &'static str, error: Option<String>) {
+        let mut map = self
+            .0
+            .lock()
+            .expect("health board lock is never poisoned: no panics while held");
+        let restarts =
+            map.get(&network).map_or(0, |h| h.restarts) + u64::from(state == "reconnecting");
+        map.insert(
+            network,
+            AdapterHealth {
+                state,
+                since: Utc::now(),
+                last_error: error,
+                restarts,
+            },
+        );
+    }
+
+    pub fn snapshot(&self) -> BTreeMap<Network, AdapterHealth> {
+        self.0
+            .lock()
+            .expect("health board lock is never poisoned: no panics while held")
+            .clone()
+    }
+}
+
+/// Runs `adapter` until shutdown, restarting it with exponential backoff.
+pub async fn supervise(
+    adapter: Arc<dyn Adapter>,
+    router: Arc<Router>,
+    health: HealthBoard,
+    shutdown: CancellationToken,
+) {
+    let network = adapter.network();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        health.set(network, "connected", None);
+        let result = adapter.clone().run(router.clone(), shutdown.clone()).await;
+        if shutdown.is_cancelled() {
+            health.set(network, "stopped", None);
+            return;
+        }
+        let error = match result {
+            Ok(()) => "adapter stopped".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        tracing::warn!(%network, "adapter failed: {error}; restarting in {backoff:?}");
+        health.set(network, "reconnecting", Some(error));
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(60));
+    }
+}

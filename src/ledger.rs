@@ -1,0 +1,478 @@
+//! The ledger: the only writer of state. Every change is an event appended to
+//! the log and applied to the family views in one atomic sled batch.
+//!
+//! Callers hand the ledger a *decision* — a closure that looks at the current
+//! state and returns the event to record (or none) — rather than a finished
+//! event, so validation always sees the latest state: two approvals racing for
+//! one machine are decided one after the other, never both against the same
+//! snapshot.
+//!
+//! Group commit: the writer thread takes every decision queued, applies them
+//! in order to a working copy of the state, writes one batch, flushes once,
+//! and only then answers each caller and publishes the new state. sled
+//! acknowledges writes before they are durable, so nothing here answers before
+//! `flush` returns: an acknowledged change survives `kill -9`.
+//!
+//! Keys in the one sled tree: `e/<id>` events, `v/<family>` views,
+//! `o/<seq>` outbox entries (see [`crate::outbox`]); ids big-endian so that
+//! sled's order is the log's order.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use signalbox_commands::{Actor, Change, Event, EventId, Family, History, SCHEMA, State};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::outbox::{Destination, Entry as OutboxEntry};
+
+const EVENT: &[u8] = b"e/";
+const VIEW: &[u8] = b"v/";
+pub(crate) const OUTBOX: &[u8] = b"o/";
+
+/// Most decisions applied in one batch; bounds latency under a flood.
+const MAX_BATCH: usize = 1024;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum LedgerError {
+    #[error("the ledger cannot write: {0}")]
+    Write(String),
+    #[error("the ledger is stopped")]
+    Stopped,
+    #[error("the stored state is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What a decision asks the ledger to record.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub at: DateTime<Utc>,
+    pub actor: Actor,
+    pub changes: Vec<Change>,
+    /// Messages to deliver once the event is durable.
+    pub outbox: Vec<(Destination, String)>,
+}
+
+type Done = Box<dyn FnOnce(Result<(), LedgerError>) + Send>;
+type Decide = Box<dyn FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, Done) + Send>;
+
+/// Handle to the ledger; cheap to clone.
+#[derive(Clone)]
+pub struct Ledger {
+    tx: mpsc::Sender<Decide>,
+    state: watch::Receiver<Arc<State>>,
+    tree: sled::Tree,
+    healthy: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    outbox_changed: Arc<tokio::sync::Notify>,
+}
+
+/// Counters for metrics and benchmarks.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub batches: AtomicU64,
+    pub events: AtomicU64,
+    pub flush_micros: AtomicU64,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(|e| LedgerError::Write(format!("cannot open {}: {e}", dir.display())))?;
+        let tree = db
+            .open_tree("ledger")
+            .map_err(|e| LedgerError::Write(e.to_string()))?;
+        let state = load_state(&tree)?;
+        let last = last_id(&tree, EVENT)?;
+        let outbox_seq = last_id(&tree, OUTBOX)?;
+        let (state_tx, state_rx) = watch::channel(Arc::new(state));
+        let (tx, rx) = mpsc::channel(8192);
+        let ledger = Ledger {
+            tx,
+            state: state_rx,
+            tree: tree.clone(),
+            healthy: Arc::new(AtomicBool::new(true)),
+            stats: Arc::new(Stats::default()),
+            outbox_changed: Arc::new(tokio::sync::Notify::new()),
+        };
+        let writer = Writer {
+            db,
+            tree,
+            rx,
+            state_tx,
+            next_id: last + 1,
+            next_outbox: outbox_seq + 1,
+            healthy: ledger.healthy.clone(),
+            stats: ledger.stats.clone(),
+            outbox_changed: ledger.outbox_changed.clone(),
+        };
+        std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn(move || writer.run())
+            .map_err(|e| LedgerError::Write(format!("cannot start the writer: {e}")))?;
+        Ok(ledger)
+    }
+
+    /// Runs `decide` against the latest state on the writer; when it returns
+    /// a draft, records it durably before returning `T`.
+    pub async fn transact<T, F>(&self, decide: F) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, T) + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, LedgerError>>();
+        let boxed: Decide = Box::new(move |state, history, id| {
+            let (draft, value) = decide(state, history, id);
+            let done: Done = Box::new(move |result| {
+                let _ = tx.send(result.map(|()| value));
+            });
+            (draft, done)
+        });
+        self.tx
+            .send(boxed)
+            .await
+            .map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)?
+    }
+
+    /// The latest durable state.
+    pub fn state(&self) -> Arc<State> {
+        self.state.borrow().clone()
+    }
+
+    /// A receiver that wakes whenever a batch commits.
+    pub fn watch(&self) -> watch::Receiver<Arc<State>> {
+        self.state.clone()
+    }
+
+    /// False once a write failed; the ledger then refuses changes.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::SeqCst)
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Woken when outbox entries are added.
+    pub fn outbox_changed(&self) -> Arc<tokio::sync::Notify> {
+        self.outbox_changed.clone()
+    }
+
+    /// The sled tree, for the outbox and history readers.
+    pub(crate) fn tree(&self) -> &sled::Tree {
+        &self.tree
+    }
+
+    /// Every event, oldest first.
+    pub fn events(&self) -> Result<Vec<Event>, LedgerError> {
+        self.tree
+            .scan_prefix(EVENT)
+            .map(|kv| {
+                let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// Reads history from the stored log.
+    pub fn history(&self) -> StoredHistory<'_> {
+        StoredHistory {
+            tree: &self.tree,
+            pending: &[],
+        }
+    }
+
+    /// Writes a full export into this (empty) ledger, bypassing decisions.
+    pub fn import(&self, export: &Export) -> Result<(), LedgerError> {
+        if self.tree.scan_prefix(EVENT).next().is_some() {
+            return Err(LedgerError::Write(
+                "the data directory already holds events; import needs an empty one".into(),
+            ));
+        }
+        let mut state = State::default();
+        let mut batch = sled::Batch::default();
+        for (i, event) in export.events.iter().enumerate() {
+            if event.id != EventId(i as u64 + 1) {
+                return Err(LedgerError::Corrupt(format!(
+                    "event ids must run 1, 2, …; found {} at position {}",
+                    event.id,
+                    i + 1
+                )));
+            }
+            if event.v > SCHEMA {
+                return Err(LedgerError::Corrupt(format!(
+                    "event {} has schema {} (newer than {SCHEMA})",
+                    event.id, event.v
+                )));
+            }
+            state.apply(event);
+            batch.insert(key(EVENT, event.id.0), encode(event));
+        }
+        if state != export.state {
+            return Err(LedgerError::Corrupt(
+                "the exported state does not match its events".into(),
+            ));
+        }
+        for family in Family::ALL {
+            batch.insert(view_key(family), encode(&state.view(family)));
+        }
+        for entry in &export.outbox {
+            batch.insert(key(OUTBOX, entry.seq), encode(entry));
+        }
+        self.tree
+            .apply_batch(batch)
+            .map_err(|e| LedgerError::Write(e.to_string()))?;
+        self.tree
+            .flush()
+            .map_err(|e| LedgerError::Write(e.to_string()))?;
+        Ok(())
+    }
+
+    /// The whole state for backup: events, the state they produce, and the
+    /// undelivered outbox.
+    pub fn export(&self) -> Result<Export, LedgerError> {
+        Ok(Export {
+            format: "signalbox-export".to_string(),
+            schema: SCHEMA,
+            state: (*self.state()).clone(),
+            events: self.events()?,
+            outbox: crate::outbox::pending_in(&self.tree, None)?,
+        })
+    }
+}
+
+/// A full backup.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Export {
+    pub format: String,
+    pub schema: u32,
+    pub state: State,
+    pub events: Vec<Event>,
+    pub outbox: Vec<OutboxEntry>,
+}
+
+/// The event log as [`History`]: events of the batch being decided (not yet
+/// written) first, then the stored log, newest first.
+pub struct StoredHistory<'a> {
+    tree: &'a sled::Tree,
+    pending: &'a [Event],
+}
+
+impl History for StoredHistory<'_> {
+    fn newest_first(&self, visit: &mut dyn FnMut(&Event) -> bool) {
+        for event in self.pending.iter().rev() {
+            if !visit(event) {
+                return;
+            }
+        }
+        for kv in self.tree.scan_prefix(EVENT).rev() {
+            let Ok((_, value)) = kv else {
+                tracing::error!("event log read failed");
+                return;
+            };
+            match serde_json::from_slice::<Event>(&value) {
+                Ok(event) => {
+                    if !visit(&event) {
+                        return;
+                    }
+                }
+                Err(e) => tracing::error!("unreadable event skipped: {e}"),
+            }
+        }
+    }
+}
+
+struct Writer {
+    db: sled::Db,
+    tree: sled::Tree,
+    rx: mpsc::Receiver<Decide>,
+    state_tx: watch::Sender<Arc<State>>,
+    next_id: u64,
+    next_outbox: u64,
+    healthy: Arc<AtomicBool>,
+    stats: Arc<Stats>,
+    outbox_changed: Arc<tokio::sync::Notify>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        while let Some(first) = self.rx.blocking_recv() {
+            let mut decisions = vec![first];
+            while decisions.len() < MAX_BATCH {
+                match self.rx.try_recv() {
+                    Ok(d) => decisions.push(d),
+                    Err(_) => break,
+                }
+            }
+            self.commit(decisions);
+        }
+    }
+
+    fn commit(&mut self, decisions: Vec<Decide>) {
+        let current = self.state_tx.borrow().clone();
+        let mut next: State = (*current).clone();
+        let mut events: Vec<Event> = Vec::new();
+        let mut outbox: Vec<OutboxEntry> = Vec::new();
+        let mut done: Vec<Done> = Vec::with_capacity(decisions.len());
+        let mut next_id = self.next_id;
+        let mut next_outbox = self.next_outbox;
+        let healthy = self.healthy.load(Ordering::SeqCst);
+        for decide in decisions {
+            let history = StoredHistory {
+                tree: &self.tree,
+                pending: &events,
+            };
+            let (draft, reply) = decide(&next, &history, EventId(next_id));
+            let draft = draft.filter(|d| !d.changes.is_empty());
+            if let Some(draft) = draft {
+                if !healthy {
+                    reply(Err(LedgerError::Write(
+                        "an earlier write failed; changes are refused".into(),
+                    )));
+                    continue;
+                }
+                let event = Event {
+                    v: SCHEMA,
+                    id: EventId(next_id),
+                    at: draft.at,
+                    actor: draft.actor,
+                    changes: draft.changes,
+                };
+                next.apply(&event);
+                for (to, text) in draft.outbox {
+                    outbox.push(OutboxEntry {
+                        seq: next_outbox,
+                        event: event.id,
+                        to,
+                        text,
+                        created: event.at,
+                    });
+                    next_outbox += 1;
+                }
+                next_id += 1;
+                events.push(event);
+            }
+            done.push(reply);
+        }
+        if events.is_empty() {
+            done.into_iter().for_each(|d| d(Ok(())));
+            return;
+        }
+        let mut batch = sled::Batch::default();
+        let mut families = BTreeSet::new();
+        for event in &events {
+            batch.insert(key(EVENT, event.id.0), encode(event));
+            families.extend(event.changes.iter().map(Change::family));
+        }
+        for family in families {
+            batch.insert(view_key(family), encode(&next.view(family)));
+        }
+        for entry in &outbox {
+            batch.insert(key(OUTBOX, entry.seq), encode(entry));
+        }
+        let started = std::time::Instant::now();
+        let written = self
+            .tree
+            .apply_batch(batch)
+            .and_then(|()| self.db.flush().map(|_| ()));
+        self.stats
+            .flush_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match written {
+            Ok(()) => {
+                self.next_id = next_id;
+                self.next_outbox = next_outbox;
+                self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .events
+                    .fetch_add(events.len() as u64, Ordering::Relaxed);
+                self.state_tx.send_replace(Arc::new(next));
+                if !outbox.is_empty() {
+                    self.outbox_changed.notify_waiters();
+                }
+                done.into_iter().for_each(|d| d(Ok(())));
+            }
+            Err(e) => {
+                tracing::error!("ledger write failed: {e}; refusing further changes");
+                self.healthy.store(false, Ordering::SeqCst);
+                let err = LedgerError::Write(e.to_string());
+                done.into_iter().for_each(|d| d(Err(err.clone())));
+            }
+        }
+    }
+}
+
+pub(crate) fn key(prefix: &[u8], id: u64) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn view_key(family: Family) -> Vec<u8> {
+    let mut k = VIEW.to_vec();
+    k.extend_from_slice(family.as_str().as_bytes());
+    k
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).expect("ledger records are plain data and always serialize")
+}
+
+fn last_id(tree: &sled::Tree, prefix: &[u8]) -> Result<u64, LedgerError> {
+    match tree.scan_prefix(prefix).next_back() {
+        None => Ok(0),
+        Some(kv) => {
+            let (k, _) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            let bytes: [u8; 8] = k[prefix.len()..]
+                .try_into()
+                .map_err(|_| LedgerError::Corrupt(format!("malformed key {k:?}")))?;
+            Ok(u64::from_be_bytes(bytes))
+        }
+    }
+}
+
+/// Loads the views; a view that is missing (say, a family added by a newer
+/// build) is rebuilt by replaying the log.
+fn load_state(tree: &sled::Tree) -> Result<State, LedgerError> {
+    let mut state = State::default();
+    let mut missing = false;
+    let has_events = tree.scan_prefix(EVENT).next().is_some();
+    for family in Family::ALL {
+        match tree
+            .get(view_key(family))
+            .map_err(|e| LedgerError::Corrupt(e.to_string()))?
+        {
+            Some(bytes) => {
+                let value = serde_json::from_slice(&bytes)
+                    .map_err(|e| LedgerError::Corrupt(format!("view {}: {e}", family.as_str())))?;
+                state
+                    .load_view(family, value)
+                    .map_err(|e| LedgerError::Corrupt(format!("view {}: {e}", family.as_str())))?;
+            }
+            None => missing = true,
+        }
+    }
+    if missing && has_events {
+        state = State::default();
+        for kv in tree.scan_prefix(EVENT) {
+            let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            let event: Event =
+                serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+            if event.v > SCHEMA {
+                return Err(LedgerError::Corrupt(format!(
+                    "event {} was written by a newer signalbox (schema {})",
+                    event.id, event.v
+                )));
+            }
+            state.apply(&event);
+        }
+    }
+    Ok(state)
+}

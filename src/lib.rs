@@ -1,0 +1,207 @@
+//! signalbox, the I/O shell around the functional core in
+//! `signalbox-commands`: configuration, identity, the ledger on sled, the
+//! outbox, the scheduler, the HTTP server and the chat adapters.
+//!
+//! [`Bot`] assembles the pieces; [`run`] and [`console`] are the two ways to
+//! start it. Tests build a [`Bot`] in-process with a [`clock::ManualClock`].
+
+#![forbid(unsafe_code)]
+
+pub mod adapter;
+pub mod clock;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod ledger;
+pub mod outbox;
+pub mod router;
+pub mod scheduler;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use signalbox_commands::{Actor, Change, Network, PlatformUserId, TreeName};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::console::Console;
+use crate::adapter::{Adapter, HealthBoard};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::identity::Directory;
+use crate::ledger::{Draft, Ledger};
+use crate::router::Router;
+use crate::scheduler::Scheduler;
+
+/// How long `console` waits at end of input for announcements to print.
+const CONSOLE_DRAIN: Duration = Duration::from_secs(10);
+
+/// The assembled bot: ledger, router and what they need.
+pub struct Bot {
+    pub config: Config,
+    pub ledger: Ledger,
+    pub router: Arc<Router>,
+    pub health: HealthBoard,
+}
+
+impl Bot {
+    /// Opens the ledger in the configured data dir and makes sure every
+    /// configured tree exists.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Bot> {
+        std::fs::create_dir_all(&config.bot.data_dir)
+            .with_context(|| format!("cannot create data dir {}", config.bot.data_dir.display()))?;
+        let ledger = Ledger::open(&config.bot.data_dir)?;
+        let directory = Arc::new(Directory::from_config(&config));
+        let settings = Arc::new(config.settings());
+        let router = Arc::new(Router::new(
+            ledger.clone(),
+            directory,
+            settings,
+            config.announce.clone(),
+            config.bot.name.clone(),
+            clock,
+        ));
+        let bot = Bot {
+            config,
+            ledger,
+            router,
+            health: HealthBoard::default(),
+        };
+        bot.ensure_trees().await?;
+        Ok(bot)
+    }
+
+    async fn ensure_trees(&self) -> anyhow::Result<()> {
+        let names = self.config.trees.names.clone();
+        let now = self.router.clock().now();
+        self.ledger
+            .transact(move |state, _, _| {
+                let changes: Vec<Change> = names
+                    .iter()
+                    .filter(|n| state.trees.get(n).is_none())
+                    .map(|n| {
+                        Change::Tree(signalbox_commands::tree::Change::Add {
+                            tree: TreeName::new(n),
+                        })
+                    })
+                    .collect();
+                let draft = Draft {
+                    at: now,
+                    actor: Actor::scheduler("config"),
+                    changes,
+                    outbox: Vec::new(),
+                };
+                (Some(draft), ())
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler::new(
+            self.router.clone(),
+            self.config.reminders.clone(),
+            self.config.bot.timezone,
+        )
+    }
+
+    pub fn http_state(&self) -> http::AppState {
+        http::AppState {
+            ledger: self.ledger.clone(),
+            health: self.health.clone(),
+            timezone: self.config.bot.timezone,
+        }
+    }
+
+    /// Starts outbox delivery for an adapter.
+    pub fn deliver(
+        &self,
+        adapter: Arc<dyn Adapter>,
+        shutdown: &CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(outbox::deliver(
+            self.ledger.clone(),
+            adapter,
+            shutdown.clone(),
+        ))
+    }
+}
+
+/// `signalbox run`: every adapter, the HTTP server and the scheduler, until
+/// `shutdown`. The console reads stdin only when it is a terminal.
+pub async fn run(
+    config: Config,
+    console_input: bool,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let console_as = config.bot.console_as.as_ref().map(|p| p.get_ref().clone());
+    let listen = config.http.listen;
+    let http_enabled = config.http.enabled;
+    let bot = Bot::open(config, Arc::new(SystemClock)).await?;
+    let console = Arc::new(Console::new(
+        PlatformUserId::new(console_as.clone().unwrap_or_else(|| "console".to_string())),
+        Box::new(std::io::stdout()),
+    ));
+    let mut tasks = vec![
+        bot.deliver(console.clone(), &shutdown),
+        tokio::spawn(bot.scheduler().run(shutdown.clone())),
+        tokio::spawn(adapter::supervise(
+            console.clone(),
+            bot.router.clone(),
+            bot.health.clone(),
+            shutdown.clone(),
+        )),
+    ];
+    if http_enabled {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!("http listening on http://{addr}");
+        eprintln!("signalbox: http listening on http://{addr}");
+        let state = bot.http_state();
+        let stop = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = http::serve(listener, state, stop).await {
+                tracing::error!("http server failed: {e}");
+            }
+        }));
+    }
+    if console_input {
+        let router = bot.router.clone();
+        let stop = shutdown.clone();
+        let console = console.clone();
+        tasks.push(tokio::spawn(async move {
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            console.serve(&router, stdin, &stop).await;
+        }));
+    }
+    shutdown.cancelled().await;
+    for task in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+    }
+    Ok(())
+}
+
+/// `signalbox console`: every stdin line is a command from `person`; returns
+/// at end of input once every change is durable and every console
+/// announcement printed.
+pub async fn console(config: Config, person: String) -> anyhow::Result<()> {
+    let bot = Bot::open(config, Arc::new(SystemClock)).await?;
+    let shutdown = CancellationToken::new();
+    let console = Arc::new(Console::new(
+        PlatformUserId::new(person),
+        Box::new(std::io::stdout()),
+    ));
+    let delivery = bot.deliver(console.clone(), &shutdown);
+    let scheduler = tokio::spawn(bot.scheduler().run(shutdown.clone()));
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    console.serve(&bot.router, stdin, &shutdown).await;
+    if !outbox::drained(&bot.ledger, Network::Console, CONSOLE_DRAIN).await {
+        tracing::warn!("some console announcements were not printed in time; they stay queued");
+    }
+    shutdown.cancel();
+    let _ = delivery.await;
+    let _ = scheduler.await;
+    Ok(())
+}

@@ -1,0 +1,151 @@
+//! The announcement outbox. An announcement is written to the ledger in the
+//! same batch as the change that caused it, so a crash can lose neither
+//! without the other. One delivery task per network sends its entries in
+//! order, removes each once the adapter has taken it, and retries the rest
+//! with backoff after an outage or a restart.
+//!
+//! Exactly-once is at-least-once plus removal: the window for a duplicate is
+//! a crash between the network accepting a message and the removal being
+//! flushed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use signalbox_commands::{ChannelAddr, EventId, Network, PlatformUserId};
+use tokio_util::sync::CancellationToken;
+
+use crate::adapter::Adapter;
+use crate::ledger::{LedgerError, OUTBOX, key};
+
+/// Where a message goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    Channel(ChannelAddr),
+    /// A direct message to a user on one network.
+    Direct {
+        network: Network,
+        user: PlatformUserId,
+    },
+}
+
+impl Destination {
+    pub fn network(&self) -> Network {
+        match self {
+            Destination::Channel(c) => c.network(),
+            Destination::Direct { network, .. } => *network,
+        }
+    }
+}
+
+impl std::fmt::Display for Destination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Destination::Channel(c) => write!(f, "{c}"),
+            Destination::Direct { network, user } => write!(f, "{network}:@{user}"),
+        }
+    }
+}
+
+/// One undelivered message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    pub seq: u64,
+    /// The event that caused it.
+    pub event: EventId,
+    pub to: Destination,
+    pub text: String,
+    pub created: DateTime<Utc>,
+}
+
+/// Undelivered entries, oldest first, for one network or all.
+pub fn pending_in(tree: &sled::Tree, network: Option<Network>) -> Result<Vec<Entry>, LedgerError> {
+    let mut out = Vec::new();
+    for kv in tree.scan_prefix(OUTBOX) {
+        let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        let entry: Entry =
+            serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        if network.is_none_or(|n| entry.to.network() == n) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
+/// Removes a delivered entry, durably (so a restart does not send it again).
+fn mark_sent(tree: &sled::Tree, seq: u64) -> Result<(), LedgerError> {
+    tree.remove(key(OUTBOX, seq))
+        .map_err(|e| LedgerError::Write(e.to_string()))?;
+    tree.flush()
+        .map_err(|e| LedgerError::Write(e.to_string()))?;
+    Ok(())
+}
+
+/// Delivers one network's entries through its adapter until `shutdown`.
+pub async fn deliver(
+    ledger: crate::ledger::Ledger,
+    adapter: Arc<dyn Adapter>,
+    shutdown: CancellationToken,
+) {
+    let network = adapter.network();
+    let changed = ledger.outbox_changed();
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut failed = false;
+        match pending_in(ledger.tree(), Some(network)) {
+            Ok(entries) => {
+                for entry in entries {
+                    match adapter.send(&entry.to, &entry.text).await {
+                        Ok(()) => {
+                            if let Err(e) = mark_sent(ledger.tree(), entry.seq) {
+                                tracing::error!(%network, "cannot mark outbox entry {} sent: {e}", entry.seq);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%network, to = %entry.to, "delivery failed, will retry: {e}");
+                            failed = true;
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(%network, "cannot read the outbox: {e}");
+                failed = true;
+            }
+        }
+        let wait = if failed {
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+            backoff
+        } else {
+            backoff = Duration::from_millis(250);
+            Duration::from_secs(5)
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = &mut notified, if !failed => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Waits until no entry for `network` is left (bounded by `limit`).
+pub async fn drained(ledger: &crate::ledger::Ledger, network: Network, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match pending_in(ledger.tree(), Some(network)) {
+            Ok(entries) if entries.is_empty() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

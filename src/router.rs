@@ -1,0 +1,225 @@
+//! The router: every message from every network passes here, in this order:
+//! addressed to the bot? → words → grammar → identity → permission → handler
+//! (on the ledger's writer, against the latest state) → durable → reply.
+//! A reply that confirms a change is returned only after the ledger has
+//! flushed it.
+
+use std::sync::Arc;
+
+use signalbox_commands::words;
+use signalbox_commands::{
+    Actor, Announcement, Audience, ChannelAddr, Context, Network, Outcome, Parsed, PlatformUserId,
+    Settings,
+};
+
+use crate::clock::Clock;
+use crate::config::Announce;
+use crate::identity::Directory;
+use crate::ledger::{Draft, Ledger};
+use crate::outbox::Destination;
+
+/// One message as an adapter received it.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub network: Network,
+    /// The channel it was said in; `None` for a direct message.
+    pub channel: Option<ChannelAddr>,
+    /// The sender as the network identifies them (account, user id).
+    pub user: PlatformUserId,
+    pub text: String,
+}
+
+/// Turns the core's audiences into concrete destinations.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    announce: Announce,
+    directory: Arc<Directory>,
+    settings: Arc<Settings>,
+}
+
+impl Resolver {
+    pub fn resolve(&self, announcements: &[Announcement]) -> Vec<(Destination, String)> {
+        let mut out = Vec::new();
+        for a in announcements {
+            let text = self.settings.tasks.linkify(&a.text);
+            match &a.to {
+                Audience::Kind(kind) => {
+                    for channel in self.announce.channels(*kind) {
+                        out.push((Destination::Channel(channel.clone()), text.clone()));
+                    }
+                }
+                Audience::Channel(channel) => {
+                    out.push((Destination::Channel(channel.clone()), text))
+                }
+                Audience::Person(person) => {
+                    for (network, user) in self.directory.handles(person) {
+                        if *network != Network::Console {
+                            out.push((
+                                Destination::Direct {
+                                    network: *network,
+                                    user: user.clone(),
+                                },
+                                text.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+pub struct Router {
+    ledger: Ledger,
+    directory: Arc<Directory>,
+    settings: Arc<Settings>,
+    resolver: Resolver,
+    bot_name: String,
+    clock: Arc<dyn Clock>,
+}
+
+impl Router {
+    pub fn new(
+        ledger: Ledger,
+        directory: Arc<Directory>,
+        settings: Arc<Settings>,
+        announce: Announce,
+        bot_name: String,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let resolver = Resolver {
+            announce,
+            directory: directory.clone(),
+            settings: settings.clone(),
+        };
+        Self {
+            ledger,
+            directory,
+            settings,
+            resolver,
+            bot_name,
+            clock,
+        }
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    pub fn settings(&self) -> &Arc<Settings> {
+        &self.settings
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The command text of a message addressed to the bot, or `None`.
+    fn addressed<'a>(&self, msg: &'a Inbound) -> Option<&'a str> {
+        let text = msg.text.trim_start();
+        if let Some(rest) = text.strip_prefix(self.settings.prefix.as_str()) {
+            return Some(rest);
+        }
+        let name = self.bot_name.as_str();
+        let lower = text.to_lowercase();
+        for lead in [format!("@{name}"), name.to_string()] {
+            if lower.starts_with(&lead) {
+                let rest = &text[lead.len()..];
+                if let Some(rest) = rest
+                    .strip_prefix([':', ','])
+                    .or_else(|| rest.strip_prefix(' '))
+                {
+                    return Some(rest);
+                }
+            }
+        }
+        // Direct messages and the console need no prefix.
+        (msg.channel.is_none() || msg.network == Network::Console).then_some(text)
+    }
+
+    /// Handles one message; the reply to send back, if it was for the bot.
+    pub async fn dispatch(&self, msg: &Inbound) -> Option<String> {
+        let text = self.addressed(msg)?;
+        if text.trim().is_empty() {
+            return None;
+        }
+        Some(match self.execute(msg, text).await {
+            Ok(reply) => reply,
+            Err(message) => message,
+        })
+    }
+
+    async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, String> {
+        let words = words::split(text).map_err(|e| e.to_string())?;
+        let command = match signalbox_commands::parse(&words, &self.settings.prefix)
+            .map_err(|e| e.to_string())?
+        {
+            Parsed::Help(text) => return Ok(text),
+            Parsed::Run(command) => command,
+        };
+        let caller = self.directory.caller(msg.network, &msg.user, &[]);
+        let actor = Actor {
+            person: caller.person.clone(),
+            handle: msg.user.to_string(),
+            network: msg.network,
+            channel: msg.channel.clone(),
+        };
+        let settings = self.settings.clone();
+        let resolver = self.resolver.clone();
+        let clock = self.clock.clone();
+        let network = msg.network;
+        let family = command.family();
+        let result = self
+            .ledger
+            .transact(move |state, history, event_id| {
+                let now = clock.now();
+                let ctx = Context {
+                    caller: &caller,
+                    network,
+                    now,
+                    settings: &settings,
+                    history,
+                    event_id,
+                };
+                match signalbox_commands::handle(&command, &ctx, state) {
+                    Ok(outcome) => {
+                        let reply = settings.tasks.linkify(&outcome.reply);
+                        (draft(outcome, now, actor, &resolver), Ok(reply))
+                    }
+                    Err(e) => (None, Err(e)),
+                }
+            })
+            .await;
+        match result {
+            Ok(Ok(reply)) => {
+                tracing::debug!(family, "command ok");
+                Ok(reply)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(family, stage = e.stage(), "command refused");
+                Err(e.to_string())
+            }
+            Err(e) => Err(format!("could not record the change, nothing changed: {e}")),
+        }
+    }
+}
+
+/// The ledger draft for an outcome, with its announcements resolved.
+pub fn draft(
+    outcome: Outcome,
+    at: chrono::DateTime<chrono::Utc>,
+    actor: Actor,
+    resolver: &Resolver,
+) -> Option<Draft> {
+    (!outcome.changes.is_empty()).then(|| Draft {
+        at,
+        actor,
+        outbox: resolver.resolve(&outcome.announce),
+        changes: outcome.changes,
+    })
+}
