@@ -81,10 +81,7 @@ pub struct Stats {
 impl Ledger {
     /// Opens (or creates) the ledger in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Ledger, LedgerError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(|e| LedgerError::Write(format!("cannot open {}: {e}", dir.display())))?;
+        let db = open_db(dir)?;
         let tree = db
             .open_tree("ledger")
             .map_err(|e| LedgerError::Write(e.to_string()))?;
@@ -405,6 +402,28 @@ impl Writer {
                 let err = LedgerError::Write(e.to_string());
                 done.into_iter().for_each(|d| d(Err(err.clone())));
             }
+        }
+    }
+}
+
+/// Opens sled, waiting a little for a previous holder of the directory lock
+/// (a bot that is still shutting down) before giving up.
+fn open_db(dir: &Path) -> Result<sled::Db, LedgerError> {
+    let mut attempts = 0;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            Ok(db) => return Ok(db),
+            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+                attempts += 1;
+                if attempts >= 60 {
+                    return Err(LedgerError::Write(format!(
+                        "data directory {} is in use by another signalbox process",
+                        dir.display()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return Err(LedgerError::Write(format!("cannot open {}: {e}", dir.display()))),
         }
     }
 }

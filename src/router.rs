@@ -123,7 +123,9 @@ impl Router {
     fn addressed<'a>(&self, msg: &'a Inbound) -> Option<&'a str> {
         let text = msg.text.trim_start();
         if let Some(rest) = text.strip_prefix(self.settings.prefix.as_str()) {
-            return Some(rest);
+            // A bare prefix (or one followed by more punctuation, like "!!!")
+            // is not a command attempt unless nothing else follows.
+            return (rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_punctuation())).then_some(rest);
         }
         let name = self.bot_name.as_str();
         let lower = text.to_lowercase();
@@ -146,7 +148,8 @@ impl Router {
     pub async fn dispatch(&self, msg: &Inbound) -> Option<String> {
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
-            return None;
+            let explicit = msg.text.trim_start().starts_with(self.settings.prefix.as_str());
+            return explicit.then(|| format!("empty command; try {}help", self.settings.prefix));
         }
         Some(match self.execute(msg, text).await {
             Ok(reply) => reply,

@@ -774,7 +774,7 @@ fn callers_without_the_role_are_refused_and_nothing_changes() {
 }
 
 #[test]
-fn sheriffs_and_admins_pass_and_the_change_is_theirs() {
+fn sheriffs_and_admins_pass_every_variant() {
     for (command, permit) in every_variant() {
         for caller in [alice(), root()] {
             let world = world_with_an_undo_entry();

@@ -851,6 +851,965 @@ pub fn log(history: &dyn History, tree: Option<&TreeName>, limit: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::{TREES, World, alice, bob, carol, noon};
+    use crate::{Audience, Job};
+
+    fn at(hhmm: &str) -> DateTime<Utc> {
+        format!("2026-11-22T{hhmm}:00Z")
+            .parse()
+            .expect("a valid test instant")
+    }
+
+    fn names(names: &[&str]) -> Vec<TreeName> {
+        names.iter().map(|n| TreeName::new(*n)).collect()
+    }
+
+    fn closed(world: &World) -> Vec<&str> {
+        let trees = world.state.trees.trees.values();
+        trees
+            .filter(|t| t.condition.status == Status::Closed)
+            .map(|t| t.name.as_str())
+            .collect()
+    }
+
+    fn warn(tree: &str) -> Job {
+        Job::TreeWarn {
+            tree: TreeName::new(tree),
+        }
+    }
+
+    fn reopen(tree: &str) -> Job {
+        Job::TreeReopen {
+            tree: TreeName::new(tree),
+        }
+    }
+
+    /// The one tree change of an outcome.
+    fn tree_change(outcome: &Outcome) -> &Change {
+        match outcome.changes.as_slice() {
+            [crate::Change::Tree(c)] => c,
+            other => panic!("expected one tree change, got {other:?}"),
+        }
+    }
+
+    const KNOWN: &str = "trees are: autoland, mozilla-beta, mozilla-central, try";
+
+    #[test]
+    fn select_resolves_lists_all_and_globs_in_the_order_given() {
+        let world = World::with_trees(TREES);
+        let cases: &[(&str, &[&str])] = &[
+            ("autoland", &["autoland"]),
+            ("try,autoland", &["try", "autoland"]),
+            (" try , autoland ", &["try", "autoland"]),
+            ("all", TREES),
+            ("mozilla-*", &["mozilla-beta", "mozilla-central"]),
+            ("*land", &["autoland"]),
+            ("tr?", &["try"]),
+            (
+                "try,all",
+                &["try", "autoland", "mozilla-beta", "mozilla-central"],
+            ),
+            (
+                "mozilla-*,mozilla-central,try",
+                &["mozilla-beta", "mozilla-central", "try"],
+            ),
+        ];
+        for (spec, want) in cases {
+            assert_eq!(world.state.trees.select(spec), Ok(names(want)), "{spec:?}");
+        }
+        let errors = [
+            (
+                "autolnad",
+                format!(r#"tree "autolnad" is unknown; {KNOWN}"#),
+            ),
+            (
+                "autoland,nope",
+                format!(r#"tree "nope" is unknown; {KNOWN}"#),
+            ),
+            (
+                "Autoland",
+                format!(r#"tree "Autoland" is unknown; {KNOWN}"#),
+            ),
+            ("comm-*", format!(r#"no tree matches "comm-*"; {KNOWN}"#)),
+            ("autoland,", format!(r#"tree "" is unknown; {KNOWN}"#)),
+        ];
+        for (spec, want) in errors {
+            assert_eq!(
+                world.state.trees.select(spec),
+                Err(Error::NotFound(want)),
+                "{spec:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn closing_several_trees_is_one_event_and_one_undo_entry() {
+        let mut world = World::with_trees(TREES);
+        let id = world.next_id();
+        let outcome = world.ok(
+            &alice(),
+            "tree close autoland,try builds failing #checkin-compilation",
+        );
+        assert_eq!(
+            outcome.reply,
+            format!(
+                "closed autoland, try: builds failing [checkin-compilation] (undo with !tree undo {id})"
+            )
+        );
+        assert_eq!(
+            outcome.announce,
+            [Announcement::to(
+                AnnounceKind::Trees,
+                "alice closed autoland, try: builds failing [checkin-compilation]"
+            )]
+        );
+        let Change::Set {
+            edits,
+            undoable,
+            cause,
+        } = tree_change(&outcome)
+        else {
+            panic!("a status change")
+        };
+        assert!(*undoable);
+        assert_eq!(*cause, Cause::Command);
+        assert_eq!(
+            edits.iter().map(|e| e.tree.as_str()).collect::<Vec<_>>(),
+            ["autoland", "try"]
+        );
+        assert!(
+            edits.iter().all(|e| e.before == Condition::open()),
+            "both were open"
+        );
+
+        assert_eq!(closed(&world), ["autoland", "try"]);
+        for name in ["autoland", "try"] {
+            let tree = world.state.trees.get(name).expect("a fixture tree");
+            let want = Condition {
+                status: Status::Closed,
+                reason: "builds failing".into(),
+                tags: vec!["checkin-compilation".into()],
+                until: None,
+            };
+            assert_eq!(tree.condition, want, "{name}");
+            assert_eq!(
+                (tree.log_id, tree.since, tree.by.as_deref()),
+                (Some(id), Some(noon()), Some("alice"))
+            );
+        }
+        let untouched = world
+            .state
+            .trees
+            .get("mozilla-central")
+            .expect("a fixture tree");
+        assert_eq!(
+            (&untouched.condition, untouched.log_id),
+            (&Condition::open(), None)
+        );
+        assert_eq!(world.state.trees.stack.len(), 1);
+        let entry = &world.state.trees.stack[0];
+        assert_eq!(
+            (entry.id, entry.who.as_str(), entry.when, entry.edits.len()),
+            (id, "alice", noon(), 2)
+        );
+    }
+
+    #[test]
+    fn close_accepts_all_and_globs() {
+        let cases: &[(&str, &[&str])] = &[
+            ("tree close all merge day #merges", TREES),
+            (
+                r#"tree close "mozilla-*" merge day #merges"#,
+                &["mozilla-beta", "mozilla-central"],
+            ),
+            (
+                "tree close mozilla-*,try merge day #merges",
+                &["mozilla-beta", "mozilla-central", "try"],
+            ),
+        ];
+        for (line, want) in cases {
+            let mut world = World::with_trees(TREES);
+            world.ok(&alice(), line);
+            assert_eq!(closed(&world), *want, "{line:?}");
+            assert_eq!(
+                world.state.trees.stack.len(),
+                1,
+                "{line:?} is one undo entry"
+            );
+            assert_eq!(
+                world.state.trees.stack[0].edits.len(),
+                want.len(),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn close_needs_a_reason_and_a_known_tag() {
+        let tags = "#backlog, #checkin-compilation, #checkin-test, #infra, #merges, #other, #planned, #waiting-for-coverage";
+        let cases = [
+            (
+                "tree close autoland builds failing",
+                Error::Invalid(format!("tree close needs a reason category tag, one of: {tags}")),
+            ),
+            (
+                "tree close autoland #infra",
+                Error::Invalid(
+                    r#"tree close needs a reason as well as a tag, e.g. "!tree close autoland builds failing #infra""#.into(),
+                ),
+            ),
+            (
+                "tree close autoland #infra for 2h",
+                Error::Invalid(
+                    r#"tree close needs a reason as well as a tag, e.g. "!tree close autoland builds failing #infra""#.into(),
+                ),
+            ),
+            ("tree close autoland broken #bogus", Error::Invalid(format!(r##"tag "#bogus" is unknown; tags are: {tags}"##))),
+            ("tree close autoland broken #Infra", Error::Invalid(format!(r##"tag "#Infra" is unknown; tags are: {tags}"##))),
+            ("tree open autoland fixed #nope", Error::Invalid(format!(r##"tag "#nope" is unknown; tags are: {tags}"##))),
+            ("tree approval try #planned", Error::Invalid("tree approval needs a reason".into())),
+        ];
+        for (line, want) in cases {
+            let world = World::with_trees(TREES);
+            let err = world.try_line(&alice(), line).expect_err(line);
+            assert!(
+                err.to_string().starts_with(|c: char| c.is_lowercase()),
+                "{err}"
+            );
+            assert_eq!(err, want, "{line:?}");
+        }
+        // A lone `#` is a word of the reason, not an empty tag.
+        let mut world = World::with_trees(TREES);
+        world.ok(
+            &alice(),
+            "tree close autoland # of failures too high #infra",
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(tree.condition.reason, "# of failures too high");
+        assert_eq!(tree.condition.tags, ["infra"]);
+    }
+
+    #[test]
+    fn tags_are_taken_wherever_they_stand_and_once() {
+        let mut world = World::with_trees(TREES);
+        world.ok(
+            &alice(),
+            "tree close autoland #infra builds #infra failing #checkin-test",
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(tree.condition.reason, "builds failing");
+        assert_eq!(tree.condition.tags, ["infra", "checkin-test"]);
+    }
+
+    #[test]
+    fn unknown_trees_are_quoted_and_the_known_ones_listed() {
+        let world = World::with_trees(TREES);
+        let cases = [
+            (
+                "tree close autolnad broken #infra",
+                format!(r#"tree "autolnad" is unknown; {KNOWN}"#),
+            ),
+            (
+                "tree close autoland,tyr broken #infra",
+                format!(r#"tree "tyr" is unknown; {KNOWN}"#),
+            ),
+            (
+                r#"tree close "comm-*" broken #infra"#,
+                format!(r#"no tree matches "comm-*"; {KNOWN}"#),
+            ),
+            (
+                "tree open tyr",
+                format!(r#"tree "tyr" is unknown; {KNOWN}"#),
+            ),
+            (
+                "tree approval tyr rc",
+                format!(r#"tree "tyr" is unknown; {KNOWN}"#),
+            ),
+            (
+                "tree motd tyr hello",
+                format!(r#"tree "tyr" is unknown; {KNOWN}"#),
+            ),
+            (
+                "tree motd mozilla-* hello",
+                format!(r#"tree "mozilla-*" is unknown; {KNOWN}"#),
+            ),
+            ("tree log tyr", format!(r#"tree "tyr" is unknown; {KNOWN}"#)),
+            (
+                "tree status autoland tyr",
+                format!(r#"tree "tyr" is unknown; {KNOWN}"#),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                world.try_line(&alice(), line),
+                Err(Error::NotFound(want)),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn no_trees_configured() {
+        let world = World::empty();
+        assert_eq!(
+            world.try_line(&bob(), "tree").map(|o| o.reply),
+            Ok("no trees are configured".into())
+        );
+        // `all` selecting nothing must not leave an empty undo entry behind.
+        let err = world
+            .try_line(&alice(), "tree close all broken #infra")
+            .expect_err("nothing to close");
+        assert_eq!(
+            err,
+            Error::NotFound(r#""all" selects no tree: no trees are configured"#.into())
+        );
+        assert_eq!(
+            world.try_line(&alice(), "tree undo"),
+            Err(Error::NotFound(
+                "nothing to undo: the undo stack is empty".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn timed_closure_for_a_duration() {
+        let mut world = World::with_trees(TREES);
+        let outcome = world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        assert!(
+            outcome
+                .reply
+                .starts_with("closed autoland: builds failing [infra] until 2026-11-22 14:00 UTC")
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(
+            tree.condition.reason, "builds failing",
+            "the deadline is not part of the reason"
+        );
+        assert_eq!(tree.condition.until, Some(at("14:00")));
+        assert_eq!(
+            world.state.timers(),
+            [
+                (at("13:50"), warn("autoland")),
+                (at("14:00"), reopen("autoland"))
+            ]
+        );
+    }
+
+    #[test]
+    fn timed_closure_until_a_clock_time_in_the_team_zone() {
+        let mut world = World::with_trees(TREES);
+        world.settings.timezone = "Europe/Berlin".parse().expect("a known zone"); // noon UTC is 13:00 there
+        let outcome = world.ok(
+            &alice(),
+            "tree close try,autoland merge day #merges until 14:00",
+        );
+        assert!(
+            outcome.reply.contains("until 2026-11-22 14:00 CET"),
+            "{}",
+            outcome.reply
+        );
+        for name in ["try", "autoland"] {
+            assert_eq!(
+                world
+                    .state
+                    .trees
+                    .get(name)
+                    .expect("a fixture tree")
+                    .condition
+                    .until,
+                Some(at("13:00"))
+            );
+        }
+        let timers = world.state.timers();
+        assert_eq!(timers.len(), 4);
+        assert!(
+            timers.contains(&(at("12:50"), warn("try")))
+                && timers.contains(&(at("13:00"), reopen("try")))
+        );
+        let status = world
+            .try_line(&bob(), "tree status try")
+            .expect("anyone")
+            .reply;
+        assert!(
+            status.ends_with(", reopens 2026-11-22 14:00 CET"),
+            "{status}"
+        );
+    }
+
+    #[test]
+    fn deadline_may_stand_before_or_after_the_tags() {
+        for line in [
+            "tree close autoland builds failing #infra for 2h",
+            "tree close autoland builds failing for 2h #infra",
+            "tree close autoland #infra builds failing for 2h",
+        ] {
+            let mut world = World::with_trees(TREES);
+            world.ok(&alice(), line);
+            let tree = world.state.trees.get("autoland").expect("a fixture tree");
+            assert_eq!(tree.condition.reason, "builds failing", "{line:?}");
+            assert_eq!(tree.condition.until, Some(at("14:00")), "{line:?}");
+        }
+        // A reason that merely contains "for" is not a deadline.
+        let mut world = World::with_trees(TREES);
+        world.ok(
+            &alice(),
+            "tree close autoland waiting for coverage #waiting-for-coverage",
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(
+            (tree.condition.reason.as_str(), tree.condition.until),
+            ("waiting for coverage", None)
+        );
+    }
+
+    #[test]
+    fn bad_deadlines_are_refused_quoting_them() {
+        let world = World::with_trees(TREES);
+        for (line, needle) in [
+            (
+                "tree close autoland x #infra for 2x",
+                r#"duration "2x" is malformed"#,
+            ),
+            (
+                "tree close autoland x #infra for 400d",
+                r#"duration "400d" is longer than 366 days"#,
+            ),
+            (
+                "tree close autoland x #infra until 25:00",
+                r#"time "25:00" is malformed"#,
+            ),
+            (
+                "tree close autoland x #infra until 2026-11-01 10:00",
+                r#"time "2026-11-01 10:00" is in the past"#,
+            ),
+        ] {
+            let err = world.try_line(&alice(), line).expect_err(line);
+            assert!(
+                matches!(&err, Error::Invalid(m) if m.starts_with(needle)),
+                "{line:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn warning_and_reopening_run_when_due_and_once() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        let closing = world.state.trees.stack.clone();
+
+        // Not due yet: nothing happens.
+        world.now = at("13:49");
+        assert_eq!(world.job(&warn("autoland")), Outcome::default());
+        assert_eq!(world.job(&reopen("autoland")), Outcome::default());
+
+        world.now = at("13:50");
+        let outcome = world.job(&warn("autoland"));
+        assert_eq!(
+            tree_change(&outcome),
+            &Change::Warned {
+                tree: TreeName::new("autoland")
+            }
+        );
+        assert_eq!(
+            outcome.announce,
+            [Announcement::to(
+                AnnounceKind::Trees,
+                "autoland reopens at 2026-11-22 14:00 UTC (in 10m); closed by alice: builds failing. \
+                 to extend: !tree close autoland builds failing #infra for 1h"
+            )]
+        );
+        assert!(
+            world
+                .state
+                .trees
+                .get("autoland")
+                .expect("a fixture tree")
+                .warned
+        );
+        assert_eq!(
+            world.job(&warn("autoland")),
+            Outcome::default(),
+            "warned once"
+        );
+        assert_eq!(world.state.timers(), [(at("14:00"), reopen("autoland"))]);
+
+        world.now = at("13:59");
+        assert_eq!(world.job(&reopen("autoland")), Outcome::default());
+        world.now = at("14:00");
+        let outcome = world.job(&reopen("autoland"));
+        let after = Condition {
+            reason: "timed closure ended".into(),
+            ..Condition::open()
+        };
+        let Change::Set {
+            edits,
+            undoable,
+            cause,
+        } = tree_change(&outcome)
+        else {
+            panic!("a status change")
+        };
+        assert_eq!((*undoable, cause), (false, &Cause::Timer));
+        assert_eq!(edits.len(), 1);
+        assert_eq!(
+            (edits[0].before.until, &edits[0].after),
+            (Some(at("14:00")), &after)
+        );
+        assert_eq!(
+            outcome.announce,
+            [Announcement::to(
+                AnnounceKind::Trees,
+                "reopened autoland: timed closure ended (closed by alice: builds failing)"
+            )]
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(
+            (&tree.condition, tree.by.as_deref()),
+            (&after, Some("tree-reopen:autoland"))
+        );
+        assert_eq!(
+            world.job(&reopen("autoland")),
+            Outcome::default(),
+            "reopened once"
+        );
+        assert_eq!(world.job(&warn("autoland")), Outcome::default());
+        assert!(world.state.timers().is_empty());
+        assert_eq!(
+            world.state.trees.stack, closing,
+            "a timer's change is not an undo entry"
+        );
+    }
+
+    #[test]
+    fn a_short_closure_gets_no_warning() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close try quick fix #infra for 5m");
+        assert_eq!(world.state.timers(), [(at("12:05"), reopen("try"))]);
+    }
+
+    #[test]
+    fn no_late_warning_after_downtime() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        world.now = at("15:30"); // the bot was down across both instants
+        assert_eq!(
+            world.job(&warn("autoland")),
+            Outcome::default(),
+            "reopens in 0s would help nobody"
+        );
+        assert!(!world.job(&reopen("autoland")).changes.is_empty());
+        assert_eq!(world.status_of("autoland"), Status::Open);
+    }
+
+    #[test]
+    fn a_new_closure_replaces_the_timer_and_rearms_the_warning() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        world.now = at("13:50");
+        world.job(&warn("autoland"));
+        world.ok(&alice(), "tree close autoland still failing #infra for 1h");
+        assert_eq!(
+            world.state.timers(),
+            [
+                (at("14:40"), warn("autoland")),
+                (at("14:50"), reopen("autoland"))
+            ]
+        );
+        world.now = at("14:00");
+        assert_eq!(
+            world.job(&reopen("autoland")),
+            Outcome::default(),
+            "the old deadline no longer reopens"
+        );
+        assert_eq!(world.status_of("autoland"), Status::Closed);
+    }
+
+    #[test]
+    fn opening_ends_a_timed_closure() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        let outcome = world.ok(&alice(), "tree open autoland");
+        assert!(
+            outcome
+                .reply
+                .starts_with("opened autoland (undo with !tree undo 3)"),
+            "{}",
+            outcome.reply
+        );
+        assert!(world.state.timers().is_empty());
+        world.now = at("14:00");
+        assert_eq!(world.job(&reopen("autoland")), Outcome::default());
+        assert_eq!(world.job(&reopen("no-such-tree")), Outcome::default());
+    }
+
+    #[test]
+    fn approval_and_open_set_their_status() {
+        let mut world = World::with_trees(TREES);
+        let outcome = world.ok(
+            &alice(),
+            "tree approval mozilla-beta release candidate #planned",
+        );
+        assert!(
+            outcome
+                .reply
+                .starts_with("set approval required on mozilla-beta: release candidate [planned]")
+        );
+        assert_eq!(world.status_of("mozilla-beta"), Status::ApprovalRequired);
+        let outcome = world.ok(&alice(), "tree open mozilla-beta,try fixed by backout");
+        assert!(
+            outcome
+                .reply
+                .starts_with("opened mozilla-beta, try: fixed by backout")
+        );
+        let tree = world
+            .state
+            .trees
+            .get("mozilla-beta")
+            .expect("a fixture tree");
+        assert_eq!(
+            (tree.condition.status, tree.condition.reason.as_str()),
+            (Status::Open, "fixed by backout")
+        );
+        assert_eq!(world.state.trees.stack.len(), 2);
+    }
+
+    #[test]
+    fn undo_restores_every_tree_of_the_entry_and_drops_it() {
+        let mut world = World::with_trees(TREES);
+        let first = world.next_id();
+        world.ok(&alice(), "tree close autoland,try builds failing #infra");
+        let second = world.next_id();
+        world.ok(
+            &carol(),
+            "tree approval mozilla-beta release candidate #planned",
+        );
+
+        let outcome = world.ok(&alice(), &format!("tree undo {first}"));
+        assert_eq!(
+            outcome.reply,
+            format!("undid {first} by alice: restored autoland to open, try to open")
+        );
+        assert_eq!(
+            outcome.announce,
+            [Announcement::to(
+                AnnounceKind::Trees,
+                format!("alice {}", outcome.reply)
+            )]
+        );
+        let Change::Set {
+            edits,
+            undoable,
+            cause,
+        } = tree_change(&outcome)
+        else {
+            panic!("a status change")
+        };
+        assert_eq!((*undoable, cause), (false, &Cause::Undo { entry: first }));
+        assert_eq!(edits.len(), 2);
+        assert!(closed(&world).is_empty());
+        assert_eq!(
+            world.status_of("mozilla-beta"),
+            Status::ApprovalRequired,
+            "another entry's tree is untouched"
+        );
+        let ids: Vec<EventId> = world.state.trees.stack.iter().map(|e| e.id).collect();
+        assert_eq!(ids, [second]);
+
+        // Without an id, the latest entry.
+        let outcome = world.ok(&alice(), "tree undo");
+        assert!(
+            outcome
+                .reply
+                .starts_with(&format!("undid {second} by carol")),
+            "{}",
+            outcome.reply
+        );
+        assert_eq!(world.status_of("mozilla-beta"), Status::Open);
+        assert!(world.state.trees.stack.is_empty());
+        assert_eq!(
+            world.try_line(&alice(), "tree undo"),
+            Err(Error::NotFound(
+                "nothing to undo: the undo stack is empty".into()
+            ))
+        );
+        assert_eq!(
+            world.try_line(&alice(), &format!("tree undo {first}")),
+            Err(Error::NotFound(format!(
+                r#"undo entry "{first}" is not on the undo stack; it is empty"#
+            )))
+        );
+    }
+
+    #[test]
+    fn undo_restores_the_condition_before_not_just_open() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 2h");
+        let before = world
+            .state
+            .trees
+            .get("autoland")
+            .expect("a fixture tree")
+            .condition
+            .clone();
+        world.advance(Duration::minutes(5));
+        world.ok(
+            &alice(),
+            "tree close autoland tests failing too #checkin-test",
+        );
+        let outcome = world.ok(&alice(), "tree undo");
+        assert!(
+            outcome
+                .reply
+                .ends_with(r#"restored autoland to closed ("builds failing") [infra]"#),
+            "{}",
+            outcome.reply
+        );
+        let tree = world.state.trees.get("autoland").expect("a fixture tree");
+        assert_eq!(
+            tree.condition, before,
+            "reason, tags and deadline come back"
+        );
+        assert_eq!(
+            world.state.timers().last(),
+            Some(&(at("14:00"), reopen("autoland")))
+        );
+    }
+
+    #[test]
+    fn undo_after_a_later_change_is_a_conflict_and_changes_nothing() {
+        let mut world = World::with_trees(TREES);
+        let entry = world.next_id();
+        world.ok(&alice(), "tree close autoland,try builds failing #infra");
+        world.ok(&carol(), "tree open try fixed");
+        let before = (world.state.clone(), world.history.len());
+        let err = world
+            .run(&alice(), &format!("tree undo {entry}"))
+            .expect_err("try changed since");
+        assert_eq!(
+            err,
+            Error::Conflict(format!(
+                r#"cannot undo {entry}: try is now open ("fixed") by carol, not as entry {entry} left it; nothing changed"#
+            ))
+        );
+        assert_eq!(
+            (world.state.clone(), world.history.len()),
+            before,
+            "no change, no event"
+        );
+
+        // A timer's reopening is a later change too.
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland builds failing #infra for 1h");
+        world.now = at("13:00");
+        world.job(&reopen("autoland"));
+        let err = world
+            .try_line(&alice(), "tree undo")
+            .expect_err("reopened since");
+        assert!(
+            matches!(&err, Error::Conflict(m) if m.contains(r#"autoland is now open ("timed closure ended") by tree-reopen:autoland"#)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn undo_of_an_unknown_entry_lists_the_stack() {
+        let mut world = World::with_trees(TREES);
+        world.ok(&alice(), "tree close autoland x #infra");
+        world.ok(&alice(), "tree close try y #infra");
+        assert_eq!(
+            world.try_line(&alice(), "tree undo 99"),
+            Err(Error::NotFound(
+                r#"undo entry "99" is not on the undo stack; it holds 3, 2"#.into()
+            ))
+        );
+    }
+
+    #[test]
+    fn log_lists_history_newest_first() {
+        let mut world = World::with_trees(TREES);
+        world.ok(
+            &alice(),
+            "tree close autoland,try builds failing #checkin-compilation",
+        );
+        world.advance(Duration::minutes(30));
+        world.ok(&carol(), "tree approval autoland landing with care");
+        world.advance(Duration::minutes(30));
+        world.ok(&alice(), r#"tree motd autoland "not a status change""#);
+        world.ok(&alice(), "tree open autoland");
+        world.advance(Duration::minutes(1));
+        world.ok(&alice(), "tree undo");
+
+        let reply = world
+            .try_line(&bob(), "tree log autoland")
+            .expect("anyone")
+            .reply;
+        assert_eq!(
+            reply,
+            "history of autoland, newest first:\n\
+             #6 2026-11-22 13:01 UTC alice approval required: landing with care\n\
+             #5 2026-11-22 13:00 UTC alice open\n\
+             #3 2026-11-22 12:30 UTC carol approval required: landing with care\n\
+             #2 2026-11-22 12:00 UTC alice closed: builds failing [checkin-compilation]"
+        );
+        let reply = world
+            .try_line(&bob(), "tree log autoland 2")
+            .expect("anyone")
+            .reply;
+        assert_eq!(
+            reply.lines().skip(1).map(|l| &l[..2]).collect::<Vec<_>>(),
+            ["#6", "#5"]
+        );
+        let reply = world
+            .try_line(&bob(), "tree log try")
+            .expect("anyone")
+            .reply;
+        assert_eq!(reply.lines().count(), 2, "only try's own entry:\n{reply}");
+        assert_eq!(
+            world
+                .try_line(&bob(), "tree log mozilla-beta")
+                .expect("anyone")
+                .reply,
+            "mozilla-beta has no history yet"
+        );
+
+        // Every tree's entries, for `/logs_all`.
+        let all = log(&world.history, None, 100);
+        let ids: Vec<(u64, &str)> = all.iter().map(|e| (e.id.0, e.tree.as_str())).collect();
+        assert_eq!(
+            ids,
+            [
+                (6, "autoland"),
+                (5, "autoland"),
+                (3, "autoland"),
+                (2, "autoland"),
+                (2, "try")
+            ]
+        );
+    }
+
+    #[test]
+    fn log_in_the_team_zone() {
+        let mut world = World::with_trees(TREES);
+        world.settings.timezone = "America/New_York".parse().expect("a known zone");
+        world.ok(&alice(), "tree close try x #infra");
+        let reply = world
+            .try_line(&bob(), "tree log try")
+            .expect("anyone")
+            .reply;
+        assert!(
+            reply.ends_with("#2 2026-11-22 07:00 EST alice closed: x [infra]"),
+            "{reply}"
+        );
+    }
+
+    #[test]
+    fn motd_is_set_and_cleared_without_an_undo_entry() {
+        let mut world = World::with_trees(TREES);
+        let outcome = world.ok(
+            &alice(),
+            r#"tree motd try "please use --rebuild sparingly""#,
+        );
+        assert_eq!(
+            outcome.reply,
+            "message of the day of try: please use --rebuild sparingly"
+        );
+        assert_eq!(
+            tree_change(&outcome),
+            &Change::Motd {
+                tree: TreeName::new("try"),
+                text: "please use --rebuild sparingly".into()
+            }
+        );
+        assert!(outcome.announce.is_empty());
+        let tree = world.state.trees.get("try").expect("a fixture tree");
+        assert_eq!(
+            (tree.motd.as_str(), tree.log_id),
+            ("please use --rebuild sparingly", None)
+        );
+        assert!(world.state.trees.stack.is_empty());
+        let status = world
+            .try_line(&bob(), "tree status try")
+            .expect("anyone")
+            .reply;
+        assert_eq!(status, "try: open | motd: please use --rebuild sparingly");
+
+        let outcome = world.ok(&alice(), "tree motd try several words here");
+        assert_eq!(
+            outcome.reply,
+            "message of the day of try: several words here"
+        );
+        let outcome = world.ok(&alice(), r#"tree motd try """#);
+        assert_eq!(outcome.reply, "cleared the message of the day of try");
+        assert_eq!(
+            world.state.trees.get("try").expect("a fixture tree").motd,
+            ""
+        );
+        assert_eq!(
+            world
+                .try_line(&bob(), "tree status try")
+                .expect("anyone")
+                .reply,
+            "try: open"
+        );
+    }
+
+    #[test]
+    fn status_shows_state_reason_tags_who_since_and_deadline() {
+        let mut world = World::with_trees(TREES);
+        world.ok(
+            &alice(),
+            "tree close autoland builds failing #checkin-compilation #infra for 3h",
+        );
+        world.advance(Duration::minutes(90));
+        let all = world.try_line(&bob(), "tree").expect("anyone").reply;
+        assert_eq!(
+            all,
+            "autoland: closed — builds failing [checkin-compilation, infra] (by alice 1h 30m ago), reopens 2026-11-22 15:00 UTC\n\
+             mozilla-beta: open\n\
+             mozilla-central: open\n\
+             try: open"
+        );
+        let some = world
+            .try_line(&bob(), "tree show try mozilla-*")
+            .expect("anyone")
+            .reply;
+        assert_eq!(some, "try: open\nmozilla-beta: open\nmozilla-central: open");
+    }
+
+    #[test]
+    fn replies_use_the_configured_prefix() {
+        let mut world = World::with_trees(TREES);
+        world.settings.prefix = ".".into();
+        let outcome = world.ok(&alice(), "tree close autoland broken #infra for 1h");
+        assert!(
+            outcome.reply.ends_with("(undo with .tree undo 2)"),
+            "{}",
+            outcome.reply
+        );
+        world.now = at("12:50");
+        let outcome = world.job(&warn("autoland"));
+        let [
+            Announcement {
+                to: Audience::Kind(AnnounceKind::Trees),
+                text,
+            },
+        ] = outcome.announce.as_slice()
+        else {
+            panic!("one announcement to the trees channels: {outcome:?}")
+        };
+        assert!(
+            text.ends_with("to extend: .tree close autoland broken #infra for 1h"),
+            "{text}"
+        );
+        let err = world
+            .try_line(&alice(), "tree close try #infra")
+            .expect_err("no reason");
+        assert!(
+            err.to_string()
+                .contains(r#"".tree close try builds failing #infra""#),
+            "{err}"
+        );
+    }
 
     #[test]
     fn glob_matches_whole_names() {

@@ -1,0 +1,104 @@
+//! Shared helpers: configs in temp dirs, an in-process bot, the binary, and a
+//! tiny HTTP client (one request per connection) for loopback servers.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use signalbox::Bot;
+use signalbox::clock::{Clock, ManualClock};
+use signalbox::config::Config;
+use signalbox::router::Inbound;
+use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
+
+pub const EXAMPLE: &str = include_str!("../../config.toml.example");
+
+/// The shipped example config with its data dir moved into `dir`, HTTP on
+/// an ephemeral port, and `extra` TOML appended.
+pub fn config_text(dir: &Path, extra: &str) -> String {
+    let data = dir.join("data");
+    EXAMPLE
+        .replace("data_dir = \"./data\"", &format!("data_dir = {:?}", data.display().to_string()))
+        .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
+        + extra
+}
+
+pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(&path, config_text(dir, extra)).expect("write config");
+    path
+}
+
+pub fn config(dir: &Path, extra: &str) -> Config {
+    Config::from_text(&config_text(dir, extra), "test.toml", &HashMap::new(), None).expect("test config is valid")
+}
+
+pub fn at(s: &str) -> DateTime<Utc> {
+    s.parse().expect("test instant")
+}
+
+/// A bot in-process on a manual clock.
+pub async fn bot(dir: &Path, extra: &str, clock: Arc<ManualClock>) -> Bot {
+    Bot::open(config(dir, extra), clock as Arc<dyn Clock>).await.expect("bot opens")
+}
+
+/// Says `text` in `console:#ops` as `person` and returns the reply.
+pub async fn say(bot: &Bot, person: &str, text: &str) -> String {
+    let msg = Inbound {
+        network: Network::Console,
+        channel: Some(ChannelAddr::new(Network::Console, "#ops")),
+        user: PlatformUserId::new(person),
+        text: text.to_string(),
+    };
+    bot.router.dispatch(&msg).await.expect("console lines are always addressed to the bot")
+}
+
+pub fn event_count(bot: &Bot) -> usize {
+    bot.ledger.events().expect("events").len()
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_signalbox")
+}
+
+/// One HTTP/1.1 request; returns status and body.
+pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).expect("read");
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
+}
+
+/// Polls `check` every 10 ms for up to 5 s.
+pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

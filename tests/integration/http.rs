@@ -1,0 +1,78 @@
+//! The treestatus-compatible reads and the health check, over real HTTP on
+//! loopback.
+
+use std::sync::Arc;
+
+use signalbox::clock::ManualClock;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{at, bot, http, say};
+
+#[tokio::test]
+async fn treestatus_shapes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let bot = bot(dir.path(), "", clock).await;
+    say(&bot, "alice", "!tree close autoland,try bustage #checkin-test").await;
+    say(&bot, "alice", "!tree motd try be kind").await;
+    say(&bot, "alice", "!tree open try").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(signalbox::http::serve(listener, bot.http_state(), shutdown.clone()));
+
+    let get = |path: &'static str| tokio::task::spawn_blocking(move || http(addr, "GET", path));
+    let (code, body) = get("/trees").await.expect("join");
+    assert_eq!(code, 200);
+    let trees: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let autoland = &trees["result"]["autoland"];
+    assert_eq!(autoland["tree"], "autoland");
+    assert_eq!(autoland["status"], "closed");
+    assert_eq!(autoland["reason"], "bustage");
+    assert_eq!(autoland["tags"], serde_json::json!(["checkin-test"]));
+    assert_eq!(autoland["message_of_the_day"], "");
+    assert!(autoland["log_id"].is_u64());
+    assert_eq!(trees["result"]["try"]["message_of_the_day"], "be kind");
+
+    let (_, body) = get("/trees2").await.expect("join");
+    let list: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(list["result"].as_array().expect("list").len(), 3);
+
+    let (code, body) = get("/trees/try").await.expect("join");
+    assert_eq!(code, 200);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"]["status"], "open");
+    let (code, body) = get("/trees/nosuch").await.expect("join");
+    assert_eq!(code, 404);
+    assert!(body.contains("nosuch"));
+    let (code, _) = get("/trees/nosuch/logs").await.expect("join");
+    assert_eq!(code, 404);
+
+    let (_, body) = get("/trees/try/logs").await.expect("join");
+    let logs: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let logs = logs["result"].as_array().expect("logs");
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["status"], "open");
+    assert_eq!(logs[1]["status"], "closed");
+    assert_eq!(logs[1]["who"], "alice");
+    for key in ["id", "tree", "when", "who", "status", "reason", "tags"] {
+        assert!(logs[0].get(key).is_some(), "log entry lacks {key}");
+    }
+    let (_, body) = get("/trees/try/logs_all").await.expect("join");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"].as_array().expect("all").len(), 2);
+
+    let (_, body) = get("/stack").await.expect("join");
+    let stack: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let stack = stack["result"].as_array().expect("stack");
+    assert_eq!(stack.len(), 2);
+    assert_eq!(stack[1]["trees"], serde_json::json!(["autoland", "try"]), "oldest last");
+
+    let (code, body) = get("/healthz").await.expect("join");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"ledger\":\"ok\""), "{body}");
+    let (code, body) = get("/").await.expect("join");
+    assert_eq!(code, 200);
+    assert!(body.contains("<td>autoland</td><td>closed</td>"), "{body}");
+
+    shutdown.cancel();
+    server.await.expect("join").expect("server stops cleanly");
+}
