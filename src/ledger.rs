@@ -30,6 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::outbox::{Destination, Entry as OutboxEntry};
 
 const EVENT: &[u8] = b"e/";
+const SEEN: &[u8] = b"d/";
 const VIEW: &[u8] = b"v/";
 pub(crate) const OUTBOX: &[u8] = b"o/";
 
@@ -44,7 +45,13 @@ pub enum LedgerError {
     Stopped,
     #[error("the stored state is unreadable: {0}")]
     Corrupt(String),
+    /// The message id was handled before (a redelivery); nothing ran.
+    #[error("message already handled")]
+    Duplicate,
 }
+
+/// How long handled message ids are remembered for deduplication.
+const SEEN_FOR: chrono::Duration = chrono::Duration::days(14);
 
 /// What a decision asks the ledger to record.
 #[derive(Debug, Clone)]
@@ -59,10 +66,17 @@ pub struct Draft {
 type Done = Box<dyn FnOnce(Result<(), LedgerError>) + Send>;
 type Decide = Box<dyn FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, Done) + Send>;
 
+/// A decision, with the id of the message that caused it (if the network
+/// gives one), so a message delivered twice runs once.
+struct Request {
+    once: Option<String>,
+    decide: Decide,
+}
+
 /// Handle to the ledger; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    tx: mpsc::Sender<Decide>,
+    tx: mpsc::Sender<Request>,
     state: watch::Receiver<Arc<State>>,
     tree: sled::Tree,
     healthy: Arc<AtomicBool>,
@@ -76,6 +90,7 @@ pub struct Stats {
     pub batches: AtomicU64,
     pub events: AtomicU64,
     pub flush_micros: AtomicU64,
+    pub flushes: AtomicU64,
 }
 
 impl Ledger {
@@ -86,6 +101,7 @@ impl Ledger {
             .open_tree("ledger")
             .map_err(|e| LedgerError::Write(e.to_string()))?;
         let state = load_state(&tree)?;
+        prune_seen(&tree)?;
         let last = last_id(&tree, EVENT)?;
         let outbox_seq = last_id(&tree, OUTBOX)?;
         let (state_tx, state_rx) = watch::channel(Arc::new(state));
@@ -123,6 +139,22 @@ impl Ledger {
         T: Send + 'static,
         F: FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, T) + Send + 'static,
     {
+        self.transact_once(None, decide).await
+    }
+
+    /// Like [`Ledger::transact`], but runs at most once per `once` key (a
+    /// network's message or event id): the key is recorded in the same
+    /// batch, and a key seen before answers [`LedgerError::Duplicate`]
+    /// without running `decide`.
+    pub async fn transact_once<T, F>(
+        &self,
+        once: Option<String>,
+        decide: F,
+    ) -> Result<T, LedgerError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, T) + Send + 'static,
+    {
         let (tx, rx) = oneshot::channel::<Result<T, LedgerError>>();
         let boxed: Decide = Box::new(move |state, history, id| {
             let (draft, value) = decide(state, history, id);
@@ -132,7 +164,10 @@ impl Ledger {
             (draft, done)
         });
         self.tx
-            .send(boxed)
+            .send(Request {
+                once,
+                decide: boxed,
+            })
             .await
             .map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)?
@@ -289,7 +324,7 @@ impl History for StoredHistory<'_> {
 struct Writer {
     db: sled::Db,
     tree: sled::Tree,
-    rx: mpsc::Receiver<Decide>,
+    rx: mpsc::Receiver<Request>,
     state_tx: watch::Sender<Arc<State>>,
     next_id: u64,
     next_outbox: u64,
@@ -312,7 +347,7 @@ impl Writer {
         }
     }
 
-    fn commit(&mut self, decisions: Vec<Decide>) {
+    fn commit(&mut self, decisions: Vec<Request>) {
         let current = self.state_tx.borrow().clone();
         let mut next: State = (*current).clone();
         let mut events: Vec<Event> = Vec::new();
@@ -321,7 +356,24 @@ impl Writer {
         let mut next_id = self.next_id;
         let mut next_outbox = self.next_outbox;
         let healthy = self.healthy.load(Ordering::SeqCst);
-        for decide in decisions {
+        let mut seen: Vec<Vec<u8>> = Vec::new();
+        for Request { once, decide } in decisions {
+            if let Some(once) = once {
+                let k = seen_key(&once);
+                let known = seen.contains(&k) || self.tree.contains_key(&k).unwrap_or(false);
+                if known {
+                    // The decision is pure; running it only to reach its
+                    // reply callback costs nothing and records nothing.
+                    let history = StoredHistory {
+                        tree: &self.tree,
+                        pending: &events,
+                    };
+                    let (_, reply) = decide(&next, &history, EventId(0));
+                    reply(Err(LedgerError::Duplicate));
+                    continue;
+                }
+                seen.push(k);
+            }
             let history = StoredHistory {
                 tree: &self.tree,
                 pending: &events,
@@ -358,11 +410,15 @@ impl Writer {
             }
             done.push(reply);
         }
-        if events.is_empty() {
+        if events.is_empty() && seen.is_empty() {
             done.into_iter().for_each(|d| d(Ok(())));
             return;
         }
         let mut batch = sled::Batch::default();
+        let stamp = Utc::now().timestamp().to_be_bytes();
+        for k in seen {
+            batch.insert(k, stamp.to_vec());
+        }
         let mut families = BTreeSet::new();
         for event in &events {
             batch.insert(key(EVENT, event.id.0), encode(event));
@@ -387,6 +443,7 @@ impl Writer {
                 self.next_id = next_id;
                 self.next_outbox = next_outbox;
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
+                self.stats.flushes.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .events
                     .fetch_add(events.len() as u64, Ordering::Relaxed);
@@ -413,7 +470,9 @@ fn open_db(dir: &Path) -> Result<sled::Db, LedgerError> {
     loop {
         match sled::Config::new().path(dir).open() {
             Ok(db) => return Ok(db),
-            Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") => {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock || e.to_string().contains("lock") =>
+            {
                 attempts += 1;
                 if attempts >= 60 {
                     return Err(LedgerError::Write(format!(
@@ -423,7 +482,12 @@ fn open_db(dir: &Path) -> Result<sled::Db, LedgerError> {
                 }
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
-            Err(e) => return Err(LedgerError::Write(format!("cannot open {}: {e}", dir.display()))),
+            Err(e) => {
+                return Err(LedgerError::Write(format!(
+                    "cannot open {}: {e}",
+                    dir.display()
+                )));
+            }
         }
     }
 }
@@ -432,6 +496,29 @@ pub(crate) fn key(prefix: &[u8], id: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&id.to_be_bytes());
     k
+}
+
+fn seen_key(once: &str) -> Vec<u8> {
+    let mut k = SEEN.to_vec();
+    k.extend_from_slice(once.as_bytes());
+    k
+}
+
+/// Forgets handled message ids older than [`SEEN_FOR`].
+fn prune_seen(tree: &sled::Tree) -> Result<(), LedgerError> {
+    let horizon = (Utc::now() - SEEN_FOR).timestamp();
+    let mut batch = sled::Batch::default();
+    for kv in tree.scan_prefix(SEEN) {
+        let (k, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        let stamp = <[u8; 8]>::try_from(v.as_ref())
+            .map(i64::from_be_bytes)
+            .unwrap_or(0);
+        if stamp < horizon {
+            batch.remove(k);
+        }
+    }
+    tree.apply_batch(batch)
+        .map_err(|e| LedgerError::Write(e.to_string()))
 }
 
 fn view_key(family: Family) -> Vec<u8> {

@@ -15,7 +15,7 @@ use signalbox_commands::{
 use crate::clock::Clock;
 use crate::config::Announce;
 use crate::identity::Directory;
-use crate::ledger::{Draft, Ledger};
+use crate::ledger::{Draft, Ledger, LedgerError};
 use crate::outbox::Destination;
 
 /// One message as an adapter received it.
@@ -27,6 +27,9 @@ pub struct Inbound {
     /// The sender as the network identifies them (account, user id).
     pub user: PlatformUserId,
     pub text: String,
+    /// The network's id for the message, when it has one; a message seen
+    /// twice (redelivery, resync) runs once.
+    pub id: Option<String>,
 }
 
 /// Turns the core's audiences into concrete destinations.
@@ -125,7 +128,8 @@ impl Router {
         if let Some(rest) = text.strip_prefix(self.settings.prefix.as_str()) {
             // A bare prefix (or one followed by more punctuation, like "!!!")
             // is not a command attempt unless nothing else follows.
-            return (rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_punctuation())).then_some(rest);
+            return (rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_punctuation()))
+                .then_some(rest);
         }
         let name = self.bot_name.as_str();
         let lower = text.to_lowercase();
@@ -148,19 +152,23 @@ impl Router {
     pub async fn dispatch(&self, msg: &Inbound) -> Option<String> {
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
-            let explicit = msg.text.trim_start().starts_with(self.settings.prefix.as_str());
+            let explicit = msg
+                .text
+                .trim_start()
+                .starts_with(self.settings.prefix.as_str());
             return explicit.then(|| format!("empty command; try {}help", self.settings.prefix));
         }
-        Some(match self.execute(msg, text).await {
-            Ok(reply) => reply,
-            Err(message) => message,
-        })
+        match self.execute(msg, text).await {
+            Ok(reply) => Some(reply),
+            Err(Refusal::Duplicate) => None,
+            Err(Refusal::Message(message)) => Some(message),
+        }
     }
 
-    async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, String> {
-        let words = words::split(text).map_err(|e| e.to_string())?;
+    async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, Refusal> {
+        let words = words::split(text).map_err(Refusal::from)?;
         let command = match signalbox_commands::parse(&words, &self.settings.prefix)
-            .map_err(|e| e.to_string())?
+            .map_err(Refusal::from)?
         {
             Parsed::Help(text) => return Ok(text),
             Parsed::Run(command) => command,
@@ -177,9 +185,10 @@ impl Router {
         let clock = self.clock.clone();
         let network = msg.network;
         let family = command.family();
+        let once = msg.id.as_ref().map(|id| format!("{network}/{id}"));
         let result = self
             .ledger
-            .transact(move |state, history, event_id| {
+            .transact_once(once, move |state, history, event_id| {
                 let now = clock.now();
                 let ctx = Context {
                     caller: &caller,
@@ -205,10 +214,27 @@ impl Router {
             }
             Ok(Err(e)) => {
                 tracing::debug!(family, stage = e.stage(), "command refused");
-                Err(e.to_string())
+                Err(Refusal::from(e))
             }
-            Err(e) => Err(format!("could not record the change, nothing changed: {e}")),
+            Err(LedgerError::Duplicate) => Err(Refusal::Duplicate),
+            Err(e) => Err(Refusal::Message(format!(
+                "could not record the change, nothing changed: {e}"
+            ))),
         }
+    }
+}
+
+/// Why a message got no ordinary reply.
+enum Refusal {
+    /// Shown to the user.
+    Message(String),
+    /// A redelivered message: it ran before, so nothing is said.
+    Duplicate,
+}
+
+impl From<signalbox_commands::Error> for Refusal {
+    fn from(e: signalbox_commands::Error) -> Self {
+        Refusal::Message(e.to_string())
     }
 }
 

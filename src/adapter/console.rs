@@ -77,6 +77,7 @@ impl Console {
                 channel: Some(channel()),
                 user: self.person.clone(),
                 text: text.to_string(),
+                id: None,
             };
             if let Some(reply) = router.dispatch(&msg).await {
                 self.print(&reply);

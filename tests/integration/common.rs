@@ -22,7 +22,10 @@ pub const EXAMPLE: &str = include_str!("../../config.toml.example");
 pub fn config_text(dir: &Path, extra: &str) -> String {
     let data = dir.join("data");
     EXAMPLE
-        .replace("data_dir = \"./data\"", &format!("data_dir = {:?}", data.display().to_string()))
+        .replace(
+            "data_dir = \"./data\"",
+            &format!("data_dir = {:?}", data.display().to_string()),
+        )
         .replace("listen = \"127.0.0.1:8080\"", "listen = \"127.0.0.1:0\"")
         + extra
 }
@@ -34,7 +37,8 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 pub fn config(dir: &Path, extra: &str) -> Config {
-    Config::from_text(&config_text(dir, extra), "test.toml", &HashMap::new(), None).expect("test config is valid")
+    Config::from_text(&config_text(dir, extra), "test.toml", &HashMap::new(), None)
+        .expect("test config is valid")
 }
 
 pub fn at(s: &str) -> DateTime<Utc> {
@@ -43,7 +47,9 @@ pub fn at(s: &str) -> DateTime<Utc> {
 
 /// A bot in-process on a manual clock.
 pub async fn bot(dir: &Path, extra: &str, clock: Arc<ManualClock>) -> Bot {
-    Bot::open(config(dir, extra), clock as Arc<dyn Clock>).await.expect("bot opens")
+    Bot::open(config(dir, extra), clock as Arc<dyn Clock>)
+        .await
+        .expect("bot opens")
 }
 
 /// Says `text` in `console:#ops` as `person` and returns the reply.
@@ -53,8 +59,12 @@ pub async fn say(bot: &Bot, person: &str, text: &str) -> String {
         channel: Some(ChannelAddr::new(Network::Console, "#ops")),
         user: PlatformUserId::new(person),
         text: text.to_string(),
+        id: None,
     };
-    bot.router.dispatch(&msg).await.expect("console lines are always addressed to the bot")
+    bot.router
+        .dispatch(&msg)
+        .await
+        .expect("console lines are always addressed to the bot")
 }
 
 pub fn event_count(bot: &Bot) -> usize {
@@ -68,14 +78,31 @@ pub fn bin() -> &'static str {
 /// One HTTP/1.1 request; returns status and body.
 pub fn http(addr: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
-    stream.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("write");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).expect("read");
     let text = String::from_utf8_lossy(&raw).to_string();
-    let status = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
     let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
     (status, body)
 }
 

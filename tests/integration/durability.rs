@@ -43,7 +43,10 @@ fn sigkill_never_loses_a_confirmed_tree_change() {
         let reader = std::thread::spawn(move || {
             let mut seen = Vec::new();
             for line in stdout.lines().map_while(Result::ok) {
-                for (prefix, status) in [("closed autoland: ", "closed"), ("opened autoland: ", "open")] {
+                for (prefix, status) in [
+                    ("closed autoland: ", "closed"),
+                    ("opened autoland: ", "open"),
+                ] {
                     if let Some(rest) = line.strip_prefix(prefix) {
                         let reason = rest.split(' ').next().unwrap_or_default().to_string();
                         seen.push((status.to_string(), reason));
@@ -52,8 +55,8 @@ fn sigkill_never_loses_a_confirmed_tree_change() {
             }
             seen
         });
-        // Kill at a different moment each round: 15 to 160 ms in.
-        let delay = Duration::from_millis(15 + (round as u64 * 37) % 146);
+        // Kill at a different moment each round: 40 to 400 ms in.
+        let delay = Duration::from_millis(40 + (round as u64 * 53) % 360);
         let started = Instant::now();
         while started.elapsed() < delay {
             std::thread::sleep(Duration::from_millis(1));
@@ -65,21 +68,44 @@ fn sigkill_never_loses_a_confirmed_tree_change() {
         confirmed.extend(seen);
     }
     eprintln!("{} confirmed changes over {ROUNDS} kills", confirmed.len());
-    assert!(confirmed.len() > ROUNDS, "the test must see confirmations to prove anything: {}", confirmed.len());
+    assert!(
+        confirmed.len() > ROUNDS,
+        "the test must see confirmations to prove anything: {}",
+        confirmed.len()
+    );
 
-    let out = Command::new(bin()).args(["export", "--config"]).arg(&config).output().expect("export");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(bin())
+        .args(["export", "--config"])
+        .arg(&config)
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let export: serde_json::Value = serde_json::from_slice(&out.stdout).expect("export json");
     let mut recorded: BTreeSet<(String, String)> = BTreeSet::new();
     for event in export["events"].as_array().expect("events") {
         for change in event["changes"].as_array().expect("changes") {
             for edit in change["edits"].as_array().into_iter().flatten() {
-                let status = edit["after"]["status"].as_str().unwrap_or_default().to_string();
-                let reason = edit["after"]["reason"].as_str().unwrap_or_default().to_string();
+                let status = edit["after"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let reason = edit["after"]["reason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 recorded.insert((status, reason));
             }
         }
     }
     let lost: Vec<_> = confirmed.difference(&recorded).collect();
-    assert!(lost.is_empty(), "{} confirmed changes lost, e.g. {:?}", lost.len(), &lost[..lost.len().min(5)]);
+    assert!(
+        lost.is_empty(),
+        "{} confirmed changes lost, e.g. {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
 }

@@ -1,7 +1,7 @@
 //! `export` then `import` into an empty directory reproduces the whole state.
 
-use std::process::{Command, Stdio};
 use std::io::Write;
+use std::process::{Command, Stdio};
 
 use crate::common::{bin, write_config};
 
@@ -15,7 +15,12 @@ fn run(args: &[&str], config: &std::path::Path, input: &[u8]) -> std::process::O
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    child.stdin.take().expect("stdin").write_all(input).expect("write");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write");
     child.wait_with_output().expect("wait")
 }
 
@@ -31,12 +36,19 @@ fn export_import_round_trips_and_refuses_a_used_directory() {
     let exported = run(&["export"], &config_one, b"");
     assert!(exported.status.success());
     let imported = run(&["import"], &config_two, &exported.stdout);
-    assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
     let again = run(&["export"], &config_two, b"");
     let a: serde_json::Value = serde_json::from_slice(&exported.stdout).expect("json");
     let b: serde_json::Value = serde_json::from_slice(&again.stdout).expect("json");
     assert_eq!(a, b);
-    assert_eq!(a["state"]["trees"]["trees"]["mozilla-central"]["status"], "approval required");
+    assert_eq!(
+        a["state"]["trees"]["trees"]["mozilla-central"]["status"],
+        "approval required"
+    );
     assert!(a["events"].as_array().expect("events").len() >= 4);
 
     let twice = run(&["import"], &config_two, &exported.stdout);

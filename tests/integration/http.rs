@@ -13,13 +13,24 @@ async fn treestatus_shapes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let bot = bot(dir.path(), "", clock).await;
-    say(&bot, "alice", "!tree close autoland,try bustage #checkin-test").await;
+    say(
+        &bot,
+        "alice",
+        "!tree close autoland,try bustage #checkin-test",
+    )
+    .await;
     say(&bot, "alice", "!tree motd try be kind").await;
     say(&bot, "alice", "!tree open try").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(listener, bot.http_state(), shutdown.clone()));
+    let server = tokio::spawn(signalbox::http::serve(
+        listener,
+        bot.http_state(),
+        shutdown.clone(),
+    ));
 
     let get = |path: &'static str| tokio::task::spawn_blocking(move || http(addr, "GET", path));
     let (code, body) = get("/trees").await.expect("join");
@@ -40,7 +51,10 @@ async fn treestatus_shapes() {
 
     let (code, body) = get("/trees/try").await.expect("join");
     assert_eq!(code, 200);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"]["status"], "open");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"]["status"],
+        "open"
+    );
     let (code, body) = get("/trees/nosuch").await.expect("join");
     assert_eq!(code, 404);
     assert!(body.contains("nosuch"));
@@ -58,13 +72,23 @@ async fn treestatus_shapes() {
         assert!(logs[0].get(key).is_some(), "log entry lacks {key}");
     }
     let (_, body) = get("/trees/try/logs_all").await.expect("join");
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"].as_array().expect("all").len(), 2);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).expect("json")["result"]
+            .as_array()
+            .expect("all")
+            .len(),
+        2
+    );
 
     let (_, body) = get("/stack").await.expect("join");
     let stack: serde_json::Value = serde_json::from_str(&body).expect("json");
     let stack = stack["result"].as_array().expect("stack");
     assert_eq!(stack.len(), 2);
-    assert_eq!(stack[1]["trees"], serde_json::json!(["autoland", "try"]), "oldest last");
+    assert_eq!(
+        stack[1]["trees"],
+        serde_json::json!(["autoland", "try"]),
+        "oldest last"
+    );
 
     let (code, body) = get("/healthz").await.expect("join");
     assert_eq!(code, 200);

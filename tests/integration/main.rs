@@ -6,6 +6,7 @@ mod common;
 mod durability;
 mod export;
 mod http;
+mod ledger;
 mod malformed;
 mod scheduler;
 mod trees;

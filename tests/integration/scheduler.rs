@@ -18,7 +18,13 @@ text = "standup in the video room"
 "#;
 
 fn reminders(bot: &signalbox::Bot) -> usize {
-    bot.ledger.export().expect("export").outbox.iter().filter(|e| e.text == "standup in the video room").count()
+    bot.ledger
+        .export()
+        .expect("export")
+        .outbox
+        .iter()
+        .filter(|e| e.text == "standup in the video room")
+        .count()
 }
 
 #[tokio::test]
@@ -42,7 +48,11 @@ async fn reminder_fires_at_its_time_once_and_catches_up_once_after_downtime() {
     for _ in 0..2 {
         let bot = bot(dir.path(), REMINDER, clock.clone()).await;
         bot.scheduler().tick().await;
-        assert_eq!(reminders(&bot), 2, "the missed ones collapse into one, and a restart adds none");
+        assert_eq!(
+            reminders(&bot),
+            2,
+            "the missed ones collapse into one, and a restart adds none"
+        );
     }
     // The loop itself wakes at the next firing.
     let bot = bot(dir.path(), REMINDER, clock.clone()).await;
