@@ -111,7 +111,15 @@ pub struct Config {
     pub tasks: Vec<Task>,
     #[serde(default)]
     pub reminders: Vec<Reminder>,
+    #[serde(default)]
+    pub adapters: Adapters,
 }
+
+/// Chat networks to join; each is a table of its own (`[adapters.irc]` …),
+/// defined beside its adapter, present only when the network is configured.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adapters {}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -152,6 +152,7 @@ pub async fn run(
             shutdown.clone(),
         )),
     ];
+    tasks.extend(adapter::start_configured(&bot, &shutdown));
     if http_enabled {
         let listener = tokio::net::TcpListener::bind(listen)
             .await

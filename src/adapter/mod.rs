@@ -83,6 +83,27 @@ impl HealthBoard {
     }
 }
 
+/// Starts every network adapter the config names, each supervised and with
+/// its outbox delivery. The console is started by the caller.
+pub fn start_configured(
+    bot: &crate::Bot,
+    shutdown: &CancellationToken,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    // Each network feature adds its adapter here when its table is present.
+    let adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    let mut tasks = Vec::new();
+    for adapter in adapters {
+        tasks.push(bot.deliver(adapter.clone(), shutdown));
+        tasks.push(tokio::spawn(supervise(
+            adapter,
+            bot.router.clone(),
+            bot.health.clone(),
+            shutdown.clone(),
+        )));
+    }
+    tasks
+}
+
 /// Runs `adapter` until shutdown, restarting it with exponential backoff.
 pub async fn supervise(
     adapter: Arc<dyn Adapter>,
