@@ -76,6 +76,22 @@ impl Directory {
         }
     }
 
+    /// A known person as a caller (for HTTP, where a token names the person).
+    pub fn caller_for(&self, person: &PersonId, duty: &[Role]) -> Caller {
+        let roles = self
+            .roles
+            .get(person)
+            .into_iter()
+            .flatten()
+            .copied()
+            .chain(duty.iter().copied());
+        Caller {
+            handle: person.to_string(),
+            person: Some(person.clone()),
+            roles: roles.collect(),
+        }
+    }
+
     /// Where a person can be reached directly, per network.
     pub fn handles(&self, person: &PersonId) -> &[(Network, PlatformUserId)] {
         self.handles.get(person).map_or(&[], Vec::as_slice)

@@ -108,6 +108,7 @@ impl Bot {
     pub fn http_state(&self) -> http::AppState {
         http::AppState {
             ledger: self.ledger.clone(),
+            router: self.router.clone(),
             health: self.health.clone(),
             timezone: self.config.bot.timezone,
         }

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use signalbox_commands::words;
 use signalbox_commands::{
-    Actor, Announcement, Audience, ChannelAddr, Context, Network, Outcome, Parsed, PlatformUserId,
-    Settings,
+    Actor, Announcement, Audience, Caller, ChannelAddr, Context, Network, Outcome, Parsed,
+    PlatformUserId, Settings, State,
 };
 
 use crate::clock::Clock;
@@ -165,6 +165,49 @@ impl Router {
         }
     }
 
+    /// Runs `action` on the ledger's writer as `caller`, recording its
+    /// changes as `actor`'s; the reply once durable, or the core's refusal.
+    /// `once` is the message id that makes a redelivery run once.
+    pub async fn run_as<F>(
+        &self,
+        caller: Caller,
+        actor: Actor,
+        once: Option<String>,
+        action: F,
+    ) -> Result<Result<String, signalbox_commands::Error>, LedgerError>
+    where
+        F: FnOnce(&Context, &State) -> Result<Outcome, signalbox_commands::Error> + Send + 'static,
+    {
+        let settings = self.settings.clone();
+        let resolver = self.resolver.clone();
+        let clock = self.clock.clone();
+        let network = actor.network;
+        self.ledger
+            .transact_once(once, move |state, history, event_id| {
+                let now = clock.now();
+                let ctx = Context {
+                    caller: &caller,
+                    network,
+                    now,
+                    settings: &settings,
+                    history,
+                    event_id,
+                };
+                match action(&ctx, state) {
+                    Ok(outcome) => {
+                        let reply = settings.tasks.linkify(&outcome.reply);
+                        (draft(outcome, now, actor, &resolver), Ok(reply))
+                    }
+                    Err(e) => (None, Err(e)),
+                }
+            })
+            .await
+    }
+
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
     async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, Refusal> {
         let words = words::split(text).map_err(Refusal::from)?;
         let command = match signalbox_commands::parse(&words, &self.settings.prefix)
@@ -180,31 +223,11 @@ impl Router {
             network: msg.network,
             channel: msg.channel.clone(),
         };
-        let settings = self.settings.clone();
-        let resolver = self.resolver.clone();
-        let clock = self.clock.clone();
-        let network = msg.network;
         let family = command.family();
-        let once = msg.id.as_ref().map(|id| format!("{network}/{id}"));
+        let once = msg.id.as_ref().map(|id| format!("{}/{id}", msg.network));
         let result = self
-            .ledger
-            .transact_once(once, move |state, history, event_id| {
-                let now = clock.now();
-                let ctx = Context {
-                    caller: &caller,
-                    network,
-                    now,
-                    settings: &settings,
-                    history,
-                    event_id,
-                };
-                match signalbox_commands::handle(&command, &ctx, state) {
-                    Ok(outcome) => {
-                        let reply = settings.tasks.linkify(&outcome.reply);
-                        (draft(outcome, now, actor, &resolver), Ok(reply))
-                    }
-                    Err(e) => (None, Err(e)),
-                }
+            .run_as(caller, actor, once, move |ctx, state| {
+                signalbox_commands::handle(&command, ctx, state)
             })
             .await;
         match result {

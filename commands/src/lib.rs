@@ -18,6 +18,7 @@ pub mod job;
 pub mod role;
 pub mod task;
 pub mod tree;
+pub mod treestatus;
 pub mod when;
 pub mod words;
 

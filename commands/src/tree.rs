@@ -226,6 +226,20 @@ pub enum Change {
     Warned {
         tree: TreeName,
     },
+    /// A tree was deleted (through the API).
+    Remove {
+        tree: TreeName,
+    },
+    /// An undo entry was dropped from the stack without reverting it.
+    Discard {
+        entry: EventId,
+    },
+    /// The reason or tags of a log entry were corrected after the fact.
+    Amend {
+        log: EventId,
+        reason: Option<String>,
+        tags: Option<Vec<String>>,
+    },
 }
 
 /// An entry on the undo stack: one call's edits.
@@ -321,6 +335,12 @@ impl Trees {
                     tree.warned = true;
                 }
             }
+            Change::Remove { tree } => {
+                self.trees.remove(tree);
+            }
+            Change::Discard { entry } => self.stack.retain(|e| e.id != *entry),
+            // Amendments change history, which is read from the log.
+            Change::Amend { .. } => {}
         }
     }
 
@@ -414,7 +434,10 @@ fn glob(pattern: &str, name: &str) -> bool {
 
 /// Splits reason words into the reason text and its #tags, checking the tags
 /// against the configured categories.
-fn reason_and_tags(words: &[String], ctx: &Context) -> Result<(String, Vec<String>), Error> {
+pub(crate) fn reason_and_tags(
+    words: &[String],
+    ctx: &Context,
+) -> Result<(String, Vec<String>), Error> {
     let (words, tags) = words_and_tags(words, ctx)?;
     Ok((words.join(" "), tags))
 }
@@ -633,6 +656,18 @@ fn status(ctx: &Context, trees: &Trees, specs: &[String]) -> Result<String, Erro
 
 fn set(ctx: &Context, trees: &Trees, spec: &str, after: Condition) -> Result<Outcome, Error> {
     let names = trees.select(spec)?;
+    set_named(ctx, trees, spec, &names, after, true)
+}
+
+/// Sets the condition of `names` (already resolved from `spec`) as one undo entry.
+pub(crate) fn set_named(
+    ctx: &Context,
+    trees: &Trees,
+    spec: &str,
+    names: &[TreeName],
+    after: Condition,
+    undoable: bool,
+) -> Result<Outcome, Error> {
     if names.is_empty() {
         // Only `all` with no trees: an empty undo entry would help nobody.
         return Err(Error::not_found(format!(
@@ -666,21 +701,25 @@ fn set(ctx: &Context, trees: &Trees, spec: &str, after: Condition) -> Result<Out
             format_instant(until, ctx.settings.timezone)
         ));
     }
-    let reply = format!(
-        "{what} (undo with {}tree undo {})",
-        ctx.settings.prefix, ctx.event_id
-    );
+    let reply = if undoable {
+        format!(
+            "{what} (undo with {}tree undo {})",
+            ctx.settings.prefix, ctx.event_id
+        )
+    } else {
+        what.clone()
+    };
     let announce = format!("{} {what}", ctx.caller.name());
     Ok(Outcome::reply(reply)
         .change(crate::Change::Tree(Change::Set {
             edits,
-            undoable: true,
+            undoable,
             cause: Cause::Command,
         }))
         .announce(Announcement::to(AnnounceKind::Trees, announce)))
 }
 
-fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error> {
+pub(crate) fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error> {
     let entry = match id {
         None => trees
             .stack
@@ -822,25 +861,38 @@ pub fn run_job(job: &crate::Job, ctx: &Context, trees: &Trees) -> Outcome {
     }
 }
 
-/// History of one tree (or of all), newest first, at most `limit` entries.
+/// History of one tree (or of all), newest first, at most `limit` entries,
+/// with later amendments of reason and tags applied.
 pub fn log(history: &dyn History, tree: Option<&TreeName>, limit: usize) -> Vec<LogEntry> {
     let mut out = Vec::new();
+    // Seen newest first, so the first amendment of an entry is its latest.
+    let mut amended: BTreeMap<EventId, (Option<String>, Option<Vec<String>>)> = BTreeMap::new();
     history.newest_first(&mut |event| {
         for change in &event.changes {
-            if let crate::Change::Tree(Change::Set { edits, .. }) = change {
-                for edit in edits.iter().filter(|e| tree.is_none_or(|t| *t == e.tree)) {
-                    if out.len() < limit {
-                        out.push(LogEntry {
-                            id: event.id,
-                            tree: edit.tree.clone(),
-                            when: event.at,
-                            who: event.actor.name().to_string(),
-                            status: edit.after.status,
-                            reason: edit.after.reason.clone(),
-                            tags: edit.after.tags.clone(),
-                        });
+            match change {
+                crate::Change::Tree(Change::Amend { log, reason, tags }) => {
+                    amended
+                        .entry(*log)
+                        .or_insert_with(|| (reason.clone(), tags.clone()));
+                }
+                crate::Change::Tree(Change::Set { edits, .. }) => {
+                    for edit in edits.iter().filter(|e| tree.is_none_or(|t| *t == e.tree)) {
+                        if out.len() < limit {
+                            let (reason, tags) =
+                                amended.get(&event.id).cloned().unwrap_or_default();
+                            out.push(LogEntry {
+                                id: event.id,
+                                tree: edit.tree.clone(),
+                                when: event.at,
+                                who: event.actor.name().to_string(),
+                                status: edit.after.status,
+                                reason: reason.unwrap_or_else(|| edit.after.reason.clone()),
+                                tags: tags.unwrap_or_else(|| edit.after.tags.clone()),
+                            });
+                        }
                     }
                 }
+                _ => {}
             }
         }
         out.len() < limit

@@ -2,6 +2,7 @@
 //! health check, and the status board. Every read comes from the ledger's
 //! latest durable state, so what HTTP shows was acknowledged.
 
+pub mod audit;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -21,6 +22,7 @@ use crate::ledger::Ledger;
 #[derive(Clone)]
 pub struct AppState {
     pub ledger: Ledger,
+    pub router: Arc<crate::router::Router>,
     pub health: HealthBoard,
     pub timezone: chrono_tz::Tz,
 }
@@ -30,6 +32,7 @@ pub fn routes(state: AppState) -> Routes {
         .route("/", get(board))
         .route("/healthz", get(healthz))
         .merge(treestatus::routes())
+        .merge(audit::routes())
         .with_state(Arc::new(state))
 }
 

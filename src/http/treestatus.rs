@@ -5,14 +5,18 @@
 use std::sync::Arc;
 
 use axum::Router as Routes;
-use axum::extract::{Path, State as Extract};
-use axum::http::StatusCode;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use serde::Serialize;
 use serde_json::json;
 use signalbox_commands::tree::{self, TreeState};
-use signalbox_commands::{EventId, TreeName};
+use signalbox_commands::treestatus as ts;
+use signalbox_commands::{
+    Actor, Caller, Context, Error as CoreError, EventId, Network, State, TreeName,
+};
 
 use super::AppState;
 
@@ -27,6 +31,7 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .route("/trees/{tree}/logs", get(logs))
         .route("/trees/{tree}/logs_all", get(logs_all))
         .route("/stack", get(stack))
+        .merge(write_routes())
 }
 
 /// A tree in treestatus's shape.
@@ -139,4 +144,215 @@ async fn stack(Extract(app): Extract<Arc<AppState>>) -> Response {
         })
         .collect();
     Json(json!({ "result": entries })).into_response()
+}
+
+/// Writes: treestatus's API, authorised by `Authorization: Bearer TOKEN`
+/// (tokens map to people in config), recorded and announced like chat.
+pub fn write_routes() -> Routes<Arc<AppState>> {
+    use axum::routing::{delete, patch, put};
+    Routes::new()
+        .route("/trees", patch(patch_trees))
+        .route("/trees/{tree}", put(put_tree).delete(delete_tree))
+        .route("/log/{id}", patch(patch_log))
+        .route("/stack/{id}", delete(delete_stack))
+        .route("/v0/trees", get(v0_trees))
+        .route("/v0/trees/{tree}", get(v0_one))
+}
+
+async fn v0_trees(Extract(app): Extract<Arc<AppState>>) -> Response {
+    let state = app.ledger.state();
+    let map: serde_json::Map<String, serde_json::Value> = state
+        .trees
+        .trees
+        .values()
+        .map(|t| (t.name.to_string(), json!(TreeJson::from(t))))
+        .collect();
+    Json(map).into_response()
+}
+
+async fn v0_one(Extract(app): Extract<Arc<AppState>>, Path(name): Path<String>) -> Response {
+    let state = app.ledger.state();
+    match state.trees.get(&name) {
+        Some(t) => Json(json!(TreeJson::from(t))).into_response(),
+        None => not_found(&name),
+    }
+}
+
+/// An API failure: its status and a message for the caller.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    code: StatusCode,
+    detail: String,
+}
+
+fn problem(code: StatusCode, detail: impl Into<String>) -> Problem {
+    Problem {
+        code,
+        detail: detail.into(),
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "title": self.code.canonical_reason().unwrap_or("Error"),
+            "status": self.code.as_u16(),
+            "detail": self.detail,
+        });
+        (self.code, Json(body)).into_response()
+    }
+}
+
+/// The person behind the request's bearer token.
+pub(crate) fn authorise(app: &AppState, headers: &HeaderMap) -> Result<(Caller, Actor), Problem> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "writes need an \"Authorization: Bearer TOKEN\" header",
+        ));
+    };
+    let directory = app.router.directory();
+    let Some(person) = directory.by_token(token) else {
+        return Err(problem(
+            StatusCode::UNAUTHORIZED,
+            "the bearer token is not known",
+        ));
+    };
+    let caller = directory.caller_for(person, &[]);
+    let actor = Actor {
+        person: Some(person.clone()),
+        handle: "api".to_string(),
+        network: Network::Http,
+        channel: None,
+    };
+    Ok((caller, actor))
+}
+
+fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, empty: Option<T>) -> Result<T, Problem> {
+    if bytes.iter().all(u8::is_ascii_whitespace)
+        && let Some(default) = empty
+    {
+        return Ok(default);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, format!("malformed JSON body: {e}")))
+}
+
+/// Runs a write as the token's person and maps the outcome to HTTP.
+async fn write<F>(app: &AppState, headers: &HeaderMap, action: F) -> Response
+where
+    F: FnOnce(&Context, &State) -> Result<signalbox_commands::Outcome, CoreError> + Send + 'static,
+{
+    let (caller, actor) = match authorise(app, headers) {
+        Ok(who) => who,
+        Err(problem) => return problem.into_response(),
+    };
+    match app.router.run_as(caller, actor, None, action).await {
+        Ok(Ok(message)) => Json(json!({ "result": { "message": message } })).into_response(),
+        Ok(Err(e)) => {
+            let code = match &e {
+                CoreError::Permission { .. } => StatusCode::FORBIDDEN,
+                CoreError::NotFound(_) => StatusCode::NOT_FOUND,
+                CoreError::Conflict(_) => StatusCode::CONFLICT,
+                CoreError::Usage(_) | CoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+            };
+            problem(code, e.to_string()).into_response()
+        }
+        Err(e) => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("nothing changed: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn patch_trees(
+    Extract(app): Extract<Arc<AppState>>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    if let Err(r) = authorise(&app, &headers) {
+        return r.into_response();
+    }
+    let patch: ts::Patch = match body(&bytes, None) {
+        Ok(p) => p,
+        Err(r) => return r.into_response(),
+    };
+    write(&app, &headers, move |ctx, state| {
+        ts::patch(ctx, &state.trees, &patch)
+    })
+    .await
+}
+
+async fn patch_log(
+    Extract(app): Extract<Arc<AppState>>,
+    Path(id): Path<u64>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    if let Err(r) = authorise(&app, &headers) {
+        return r.into_response();
+    }
+    let amendment: ts::Amendment = match body(&bytes, None) {
+        Ok(a) => a,
+        Err(r) => return r.into_response(),
+    };
+    write(&app, &headers, move |ctx, _| {
+        ts::amend(ctx, ctx.history, id, &amendment)
+    })
+    .await
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Revert {
+    #[serde(default)]
+    revert: u8,
+}
+
+async fn delete_stack(
+    Extract(app): Extract<Arc<AppState>>,
+    Path(id): Path<u64>,
+    Query(revert): Query<Revert>,
+    headers: HeaderMap,
+) -> Response {
+    let revert = revert.revert == 1;
+    write(&app, &headers, move |ctx, state| {
+        ts::discard(ctx, &state.trees, id, revert)
+    })
+    .await
+}
+
+async fn put_tree(
+    Extract(app): Extract<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Response {
+    if let Err(r) = authorise(&app, &headers) {
+        return r.into_response();
+    }
+    let new: ts::NewTree = match body(&bytes, Some(ts::NewTree::default())) {
+        Ok(n) => n,
+        Err(r) => return r.into_response(),
+    };
+    write(&app, &headers, move |ctx, state| {
+        ts::create(ctx, &state.trees, &name, &new)
+    })
+    .await
+}
+
+async fn delete_tree(
+    Extract(app): Extract<Arc<AppState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    write(&app, &headers, move |ctx, state| {
+        ts::remove(ctx, &state.trees, &name)
+    })
+    .await
 }

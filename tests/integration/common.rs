@@ -37,7 +37,16 @@ pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
 }
 
 pub fn config(dir: &Path, extra: &str) -> Config {
-    Config::from_text(&config_text(dir, extra), "test.toml", &HashMap::new(), None)
+    config_env(dir, extra, &[])
+}
+
+/// Like [`config`], with `SIGNALBOX__…` variables.
+pub fn config_env(dir: &Path, extra: &str, env: &[(&str, &str)]) -> Config {
+    let env: HashMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_text(&config_text(dir, extra), "test.toml", &env, None)
         .expect("test config is valid")
 }
 

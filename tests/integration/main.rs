@@ -10,3 +10,4 @@ mod ledger;
 mod malformed;
 mod scheduler;
 mod trees;
+mod treestatus;
