@@ -442,6 +442,7 @@ impl Writer {
             Ok(()) => {
                 self.next_id = next_id;
                 self.next_outbox = next_outbox;
+                crate::metrics::ledger_batch(events.len(), started.elapsed());
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats.flushes.fetch_add(1, Ordering::Relaxed);
                 self.stats
@@ -456,6 +457,7 @@ impl Writer {
             Err(e) => {
                 tracing::error!("ledger write failed: {e}; refusing further changes");
                 self.healthy.store(false, Ordering::SeqCst);
+                crate::metrics::ledger_failed();
                 let err = LedgerError::Write(e.to_string());
                 done.into_iter().for_each(|d| d(Err(err.clone())));
             }

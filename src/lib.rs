@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod ledger;
+pub mod metrics;
 pub mod outbox;
 pub mod router;
 pub mod scheduler;
@@ -48,6 +49,7 @@ impl Bot {
     /// Opens the ledger in the configured data dir and makes sure every
     /// configured tree exists.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Bot> {
+        metrics::install();
         std::fs::create_dir_all(&config.bot.data_dir)
             .with_context(|| format!("cannot create data dir {}", config.bot.data_dir.display()))?;
         let ledger = Ledger::open(&config.bot.data_dir)?;

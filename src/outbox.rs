@@ -99,15 +99,18 @@ pub async fn deliver(
         let mut failed = false;
         match pending_in(ledger.tree(), Some(network)) {
             Ok(entries) => {
+                crate::metrics::outbox_depth(network, entries.len());
                 for entry in entries {
                     match adapter.send(&entry.to, &entry.text).await {
                         Ok(()) => {
+                            crate::metrics::outbox_delivered(network);
                             if let Err(e) = mark_sent(ledger.tree(), entry.seq) {
                                 tracing::error!(%network, "cannot mark outbox entry {} sent: {e}", entry.seq);
                             }
                         }
                         Err(e) => {
                             tracing::warn!(%network, to = %entry.to, "delivery failed, will retry: {e}");
+                            crate::metrics::outbox_failed(network);
                             failed = true;
                             break;
                         }

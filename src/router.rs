@@ -209,13 +209,19 @@ impl Router {
     }
 
     async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, Refusal> {
-        let words = words::split(text).map_err(Refusal::from)?;
-        let command = match signalbox_commands::parse(&words, &self.settings.prefix)
-            .map_err(Refusal::from)?
-        {
-            Parsed::Help(text) => return Ok(text),
-            Parsed::Run(command) => command,
-        };
+        let started = std::time::Instant::now();
+        let words = words::split(text).map_err(|e| {
+            crate::metrics::command("none", "invalid", msg.network, started.elapsed());
+            Refusal::from(e)
+        })?;
+        let command =
+            match signalbox_commands::parse(&words, &self.settings.prefix).map_err(|e| {
+                crate::metrics::command("none", "usage", msg.network, started.elapsed());
+                Refusal::from(e)
+            })? {
+                Parsed::Help(text) => return Ok(text),
+                Parsed::Run(command) => command,
+            };
         let caller = self.directory.caller(msg.network, &msg.user, &[]);
         let actor = Actor {
             person: caller.person.clone(),
@@ -230,6 +236,13 @@ impl Router {
                 signalbox_commands::handle(&command, ctx, state)
             })
             .await;
+        let outcome = match &result {
+            Ok(Ok(_)) => "ok",
+            Ok(Err(e)) => e.stage(),
+            Err(LedgerError::Duplicate) => "duplicate",
+            Err(_) => "ledger_error",
+        };
+        crate::metrics::command(family, outcome, msg.network, started.elapsed());
         match result {
             Ok(Ok(reply)) => {
                 tracing::debug!(family, "command ok");

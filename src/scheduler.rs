@@ -48,11 +48,13 @@ impl Scheduler {
         let mut fired = 0;
         for (at, job) in state.timers() {
             if at <= now && self.fire_timer(job).await {
+                crate::metrics::job_fired("timer");
                 fired += 1;
             }
         }
         for reminder in &self.reminders {
             if self.fire_reminder(reminder).await {
+                crate::metrics::job_fired("reminder");
                 fired += 1;
             }
         }

@@ -62,8 +62,12 @@ impl HealthBoard {
             .0
             .lock()
             .expect("health board lock is never poisoned: no panics while held");
-        let restarts =
-            map.get(&network).map_or(0, |h| h.restarts) + u64::from(state == "reconnecting");
+        let reconnecting = state == "reconnecting";
+        let restarts = map.get(&network).map_or(0, |h| h.restarts) + u64::from(reconnecting);
+        crate::metrics::adapter_state(network, state == "connected");
+        if reconnecting {
+            crate::metrics::adapter_restart(network);
+        }
         map.insert(
             network,
             AdapterHealth {

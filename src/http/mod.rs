@@ -31,6 +31,7 @@ pub fn routes(state: AppState) -> Routes {
     Routes::new()
         .route("/", get(board))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .merge(treestatus::routes())
         .merge(audit::routes())
         .with_state(Arc::new(state))
@@ -45,6 +46,16 @@ pub async fn serve(
     axum::serve(listener, routes(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(),
+    )
 }
 
 async fn healthz(Extract(app): Extract<Arc<AppState>>) -> impl IntoResponse {

@@ -100,3 +100,81 @@ async fn treestatus_shapes() {
     shutdown.cancel();
     server.await.expect("join").expect("server stops cleanly");
 }
+
+fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
+    let (code, body) = http(addr, "GET", "/metrics");
+    assert_eq!(code, 200);
+    let lines = body.lines().map(|l| Ok(l.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("/metrics parses as Prometheus exposition text")
+}
+
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.last().map_or(0.0, |b| b.count)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn metrics_parse_and_move_when_commands_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let bot = bot(dir.path(), "", clock).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    tokio::spawn(signalbox::http::serve(
+        listener,
+        bot.http_state(),
+        shutdown.clone(),
+    ));
+    say(&bot, "alice", "!ping").await;
+    let ok = [
+        ("family", "tree"),
+        ("outcome", "ok"),
+        ("network", "console"),
+    ];
+    let refused = [
+        ("family", "tree"),
+        ("outcome", "permission"),
+        ("network", "console"),
+    ];
+    let before = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .expect("join");
+    say(&bot, "alice", "!tree close try bustage #infra").await;
+    say(&bot, "bob", "!tree open try").await;
+    let after = tokio::task::spawn_blocking(move || scrape(addr))
+        .await
+        .expect("join");
+    for (labels, name) in [(&ok[..], "ok"), (&refused[..], "refused")] {
+        let (b, a) = (
+            sample(&before, "signalbox_commands_total", labels),
+            sample(&after, "signalbox_commands_total", labels),
+        );
+        assert!(a >= b + 1.0, "{name}: {b} -> {a}");
+    }
+    let batches =
+        |s: &prometheus_parse::Scrape| sample(s, "signalbox_ledger_flush_seconds_count", &[]);
+    assert!(batches(&after) > batches(&before), "flush histogram moves");
+    let latency = |s: &prometheus_parse::Scrape| {
+        sample(s, "signalbox_command_seconds_count", &[("family", "tree")])
+    };
+    assert!(
+        latency(&after) >= latency(&before) + 2.0,
+        "latency histogram counts both commands"
+    );
+    shutdown.cancel();
+}
