@@ -13,8 +13,10 @@ use std::str::FromStr;
 
 use chrono_tz::Tz;
 use serde::Deserialize;
+use signalbox_commands::liaison::Cover;
+use signalbox_commands::oncall::{Rotation, ShiftLength};
 use signalbox_commands::task::TaskPattern;
-use signalbox_commands::{ChannelAddr, Role, Settings, TaskPatterns};
+use signalbox_commands::{ChannelAddr, PersonId, Role, Settings, TaskPatterns};
 use toml::Spanned;
 
 /// A configuration problem: where it is and what is wrong.
@@ -113,6 +115,39 @@ pub struct Config {
     pub reminders: Vec<Reminder>,
     #[serde(default)]
     pub adapters: Adapters,
+    #[serde(default)]
+    pub rotations: Vec<RotationConfig>,
+    /// Area → a list of people, or `"rotation:NAME"`.
+    #[serde(default)]
+    pub liaisons: BTreeMap<String, LiaisonConfig>,
+    /// Channel → its standing topic, which `status ok` restores after an alert.
+    #[serde(default)]
+    pub topics: BTreeMap<ChannelAddr, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationConfig {
+    pub name: String,
+    /// People from `[people]`, in shift order.
+    pub members: Vec<Spanned<String>>,
+    /// Shift length: `12h`, `1d`, `1w`, `2w`.
+    pub shift: Spanned<String>,
+    /// Local start of the first shift (held by the first member): `2026-11-02 09:00`.
+    pub start: Spanned<String>,
+    pub timezone: Option<Tz>,
+    #[serde(default)]
+    pub channels: Vec<ChannelAddr>,
+    /// Roles whoever is on shift holds.
+    #[serde(default)]
+    pub grants: Vec<Role>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum LiaisonConfig {
+    People(Vec<String>),
+    Rotation(String),
 }
 
 /// Chat networks to join; each is a table of its own (`[adapters.irc]` …),
@@ -405,6 +440,64 @@ impl Config {
                 });
             }
         }
+        let mut rotation_names = std::collections::HashSet::new();
+        for r in &self.rotations {
+            if !rotation_names.insert(r.name.clone()) {
+                problems.push(Problem {
+                    line: find_key_line(text, "name"),
+                    key: "rotations.name".into(),
+                    message: format!("rotation name \"{}\" is used twice", r.name),
+                });
+            }
+            for member in &r.members {
+                if !self.people.contains_key(member.get_ref()) {
+                    problems.push(Problem {
+                        line: at(member.span()),
+                        key: "rotations.members".into(),
+                        message: format!(
+                            "person \"{}\" is not in [people]; people are: {}",
+                            member.get_ref(),
+                            self.people_list()
+                        ),
+                    });
+                }
+            }
+            if let Err(e) = shift_length(r.shift.get_ref()) {
+                problems.push(Problem {
+                    line: at(r.shift.span()),
+                    key: "rotations.shift".into(),
+                    message: e,
+                });
+            }
+            if let Err(e) = rotation_start(r.start.get_ref()) {
+                problems.push(Problem {
+                    line: at(r.start.span()),
+                    key: "rotations.start".into(),
+                    message: e,
+                });
+            }
+        }
+        for (area, cover) in &self.liaisons {
+            let bad = match cover {
+                LiaisonConfig::People(people) => people
+                    .iter()
+                    .find(|p| !self.people.contains_key(*p))
+                    .map(|p| format!("person \"{p}\" is not in [people]")),
+                LiaisonConfig::Rotation(r) => match r.strip_prefix("rotation:") {
+                    Some(name) if self.rotations.iter().any(|x| x.name == name) => None,
+                    _ => Some(format!(
+                        "\"{r}\" must be a list of people or \"rotation:NAME\" of a configured rotation"
+                    )),
+                },
+            };
+            if let Some(message) = bad {
+                problems.push(Problem {
+                    line: find_key_line(text, area),
+                    key: format!("liaisons.{area}"),
+                    message,
+                });
+            }
+        }
         let mut reminder_names = std::collections::HashSet::new();
         for r in &self.reminders {
             if !reminder_names.insert(&r.name) {
@@ -436,13 +529,81 @@ impl Config {
                     .collect(),
             )
         };
+        let emails: BTreeMap<PersonId, String> = self
+            .people
+            .iter()
+            .filter_map(|(name, p)| p.email.clone().map(|e| (PersonId::new(name), e)))
+            .collect();
+        let rotations = self
+            .rotations
+            .iter()
+            .filter_map(|r| {
+                Some(Rotation {
+                    name: r.name.clone(),
+                    members: r
+                        .members
+                        .iter()
+                        .map(|m| PersonId::new(m.get_ref()))
+                        .collect(),
+                    length: shift_length(r.shift.get_ref()).ok()?,
+                    anchor: rotation_start(r.start.get_ref()).ok()?,
+                    timezone: r.timezone.unwrap_or(self.bot.timezone),
+                    channels: r.channels.clone(),
+                    grants: r.grants.clone(),
+                    emails: emails.clone(),
+                })
+            })
+            .collect();
+        let liaisons = self
+            .liaisons
+            .iter()
+            .map(|(area, cover)| {
+                let cover = match cover {
+                    LiaisonConfig::People(p) => {
+                        Cover::People(p.iter().map(PersonId::new).collect())
+                    }
+                    LiaisonConfig::Rotation(r) => {
+                        Cover::Rotation(r.trim_start_matches("rotation:").to_string())
+                    }
+                };
+                (area.clone(), cover)
+            })
+            .collect();
         Settings {
             prefix: self.bot.prefix.clone(),
             timezone: self.bot.timezone,
             tasks,
             tree_tags: self.trees.tags.clone(),
+            people: self.people.keys().map(PersonId::new).collect(),
+            rotations,
+            liaisons,
+            status_channels: self.announce.status.clone(),
+            topics: self.topics.clone(),
         }
     }
+}
+
+/// `12h` → hours; whole days (`1d`, `1w`, `2w`) → days, which keep the
+/// local start time across DST changes.
+fn shift_length(text: &str) -> Result<ShiftLength, String> {
+    let d = signalbox_commands::when::parse_duration(text).map_err(|e| e.to_string())?;
+    let hours = d.num_hours();
+    if d != chrono::Duration::hours(hours) || hours == 0 {
+        return Err(format!(
+            "shift \"{text}\" must be whole hours, e.g. 12h, 1d, 1w"
+        ));
+    }
+    let hours = u32::try_from(hours).map_err(|_| format!("shift \"{text}\" is too long"))?;
+    Ok(if hours % 24 == 0 {
+        ShiftLength::Days(hours / 24)
+    } else {
+        ShiftLength::Hours(hours)
+    })
+}
+
+fn rotation_start(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    chrono::NaiveDateTime::parse_from_str(&text.replace('T', " "), "%Y-%m-%d %H:%M")
+        .map_err(|_| format!("start \"{text}\" is malformed; use YYYY-MM-DD HH:MM (local time)"))
 }
 
 fn toml_problem(e: &toml::de::Error, text: &str) -> Problem {

@@ -29,12 +29,14 @@ pub enum Destination {
         network: Network,
         user: PlatformUserId,
     },
+    /// The topic of a channel: the text replaces it.
+    Topic(ChannelAddr),
 }
 
 impl Destination {
     pub fn network(&self) -> Network {
         match self {
-            Destination::Channel(c) => c.network(),
+            Destination::Channel(c) | Destination::Topic(c) => c.network(),
             Destination::Direct { network, .. } => *network,
         }
     }
@@ -45,6 +47,7 @@ impl std::fmt::Display for Destination {
         match self {
             Destination::Channel(c) => write!(f, "{c}"),
             Destination::Direct { network, user } => write!(f, "{network}:@{user}"),
+            Destination::Topic(c) => write!(f, "{c} (topic)"),
         }
     }
 }

@@ -54,6 +54,9 @@ impl Resolver {
                 Audience::Channel(channel) => {
                     out.push((Destination::Channel(channel.clone()), text))
                 }
+                Audience::Topic(channel) => {
+                    out.push((Destination::Topic(channel.clone()), a.text.clone()))
+                }
                 Audience::Person(person) => {
                     for (network, user) in self.directory.handles(person) {
                         if *network != Network::Console {

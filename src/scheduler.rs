@@ -52,6 +52,12 @@ impl Scheduler {
                 fired += 1;
             }
         }
+        for rotation in signalbox_commands::oncall::due(self.router.settings(), &state, now) {
+            if self.fire_timer(Job::Handoff { rotation }).await {
+                crate::metrics::job_fired("handoff");
+                fired += 1;
+            }
+        }
         for reminder in &self.reminders {
             if self.fire_reminder(reminder).await {
                 crate::metrics::job_fired("reminder");
@@ -74,7 +80,8 @@ impl Scheduler {
                 last,
             )
         });
-        timers.chain(reminders).min()
+        let handoffs = signalbox_commands::oncall::next_wake(self.router.settings(), &state, now);
+        timers.chain(reminders).chain(handoffs).min()
     }
 
     /// Runs until `shutdown`: fires what is due, sleeps until the next

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{job, tree};
+use crate::{job, liaison, oncall, status, tree};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -65,6 +65,9 @@ pub struct Event {
 pub enum Change {
     Tree(tree::Change),
     Job(job::Change),
+    Duty(oncall::Change),
+    Status(status::Change),
+    Liaison(liaison::Change),
 }
 
 impl Change {
@@ -72,6 +75,9 @@ impl Change {
         match self {
             Change::Tree(_) => Family::Trees,
             Change::Job(_) => Family::Jobs,
+            Change::Duty(_) => Family::Duty,
+            Change::Status(_) => Family::Status,
+            Change::Liaison(_) => Family::Liaisons,
         }
     }
 }
@@ -81,15 +87,27 @@ impl Change {
 pub enum Family {
     Trees,
     Jobs,
+    Duty,
+    Status,
+    Liaisons,
 }
 
 impl Family {
-    pub const ALL: [Family; 2] = [Family::Trees, Family::Jobs];
+    pub const ALL: [Family; 5] = [
+        Family::Trees,
+        Family::Jobs,
+        Family::Duty,
+        Family::Status,
+        Family::Liaisons,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Family::Trees => "trees",
             Family::Jobs => "jobs",
+            Family::Duty => "duty",
+            Family::Status => "status",
+            Family::Liaisons => "liaisons",
         }
     }
 }

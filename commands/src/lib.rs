@@ -15,7 +15,10 @@ pub mod event;
 pub mod help;
 pub mod id;
 pub mod job;
+pub mod liaison;
+pub mod oncall;
 pub mod role;
+pub mod status;
 pub mod task;
 pub mod tree;
 pub mod treestatus;
@@ -68,6 +71,17 @@ pub enum Command {
     /// Open, close and inspect code trees.
     #[command(subcommand)]
     Tree(tree::Tree),
+    /// Who is on shift; overrides, swaps and handoffs.
+    #[command(subcommand)]
+    Oncall(oncall::Oncall),
+    /// Who covers an area (security, bugs, release, …).
+    Who(liaison::Who),
+    /// Set who covers an area.
+    #[command(subcommand)]
+    Role(liaison::RoleCmd),
+    /// Incident alerts that set channel topics, notices, and the status log.
+    #[command(subcommand)]
+    Status(status::Status),
 }
 
 impl Command {
@@ -75,6 +89,10 @@ impl Command {
         match self {
             Command::Help { .. } | Command::Ping | Command::Whoami => Permit::Anyone,
             Command::Tree(t) => t.permit(),
+            Command::Oncall(o) => o.permit(),
+            Command::Who(_) => Permit::Anyone,
+            Command::Role(r) => r.permit(),
+            Command::Status(s) => s.permit(),
         }
     }
 
@@ -85,6 +103,10 @@ impl Command {
             Command::Ping => "ping".to_string(),
             Command::Whoami => "whoami".to_string(),
             Command::Tree(t) => format!("tree {}", t.verb()),
+            Command::Oncall(o) => format!("oncall {}", o.verb()),
+            Command::Who(_) => "who".to_string(),
+            Command::Role(r) => format!("role {}", r.verb()),
+            Command::Status(s) => format!("status {}", s.verb()),
         }
     }
 
@@ -95,6 +117,10 @@ impl Command {
             Command::Ping => "ping",
             Command::Whoami => "whoami",
             Command::Tree(_) => "tree",
+            Command::Oncall(_) => "oncall",
+            Command::Who(_) => "who",
+            Command::Role(_) => "role",
+            Command::Status(_) => "status",
         }
     }
 }
@@ -107,7 +133,7 @@ pub enum Parsed {
 }
 
 /// Families whose bare name runs a default verb (`!tree` is `!tree status`).
-const DEFAULT_VERBS: &[(&str, &str)] = &[("tree", "status")];
+const DEFAULT_VERBS: &[(&str, &str)] = &[("tree", "status"), ("oncall", "who")];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -178,6 +204,15 @@ pub struct Settings {
     pub tasks: TaskPatterns,
     /// Reason categories a tree closure may be tagged with.
     pub tree_tags: Vec<String>,
+    /// Everyone in `[people]`.
+    pub people: Vec<PersonId>,
+    pub rotations: Vec<oncall::Rotation>,
+    /// Area → who covers it.
+    pub liaisons: std::collections::BTreeMap<String, liaison::Cover>,
+    /// The channels whose topics a status alert sets.
+    pub status_channels: Vec<ChannelAddr>,
+    /// Standing topics, restored after an alert when the bot knows no other.
+    pub topics: std::collections::BTreeMap<ChannelAddr, String>,
 }
 
 impl Default for Settings {
@@ -187,6 +222,11 @@ impl Default for Settings {
             timezone: Tz::UTC,
             tasks: TaskPatterns::default(),
             tree_tags: DEFAULT_TREE_TAGS.iter().map(|s| s.to_string()).collect(),
+            people: Vec::new(),
+            rotations: Vec::new(),
+            liaisons: std::collections::BTreeMap::new(),
+            status_channels: Vec::new(),
+            topics: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -236,6 +276,8 @@ pub enum Audience {
     Channel(ChannelAddr),
     /// A person, by direct message on each network where they have a handle.
     Person(PersonId),
+    /// The topic of a channel: the text replaces it.
+    Topic(ChannelAddr),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +328,12 @@ impl Outcome {
 pub struct State {
     pub trees: tree::Trees,
     pub jobs: job::Jobs,
+    #[serde(default)]
+    pub duty: oncall::Duty,
+    #[serde(default)]
+    pub status: status::StatusState,
+    #[serde(default)]
+    pub liaisons: liaison::Liaisons,
 }
 
 impl State {
@@ -294,6 +342,9 @@ impl State {
             match change {
                 Change::Tree(c) => self.trees.apply(event, c),
                 Change::Job(c) => self.jobs.apply(c),
+                Change::Duty(c) => self.duty.apply(event, c),
+                Change::Status(c) => self.status.apply(event, c),
+                Change::Liaison(c) => self.liaisons.apply(event, c),
             }
         }
     }
@@ -303,6 +354,9 @@ impl State {
         let value = match family {
             Family::Trees => serde_json::to_value(&self.trees),
             Family::Jobs => serde_json::to_value(&self.jobs),
+            Family::Duty => serde_json::to_value(&self.duty),
+            Family::Status => serde_json::to_value(&self.status),
+            Family::Liaisons => serde_json::to_value(&self.liaisons),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -316,6 +370,9 @@ impl State {
         match family {
             Family::Trees => self.trees = serde_json::from_value(value)?,
             Family::Jobs => self.jobs = serde_json::from_value(value)?,
+            Family::Duty => self.duty = serde_json::from_value(value)?,
+            Family::Status => self.status = serde_json::from_value(value)?,
+            Family::Liaisons => self.liaisons = serde_json::from_value(value)?,
         }
         Ok(())
     }
@@ -330,8 +387,16 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {
-    TreeWarn { tree: TreeName },
-    TreeReopen { tree: TreeName },
+    TreeWarn {
+        tree: TreeName,
+    },
+    TreeReopen {
+        tree: TreeName,
+    },
+    /// A rotation's shift changed (or a gap is near): post the handoff.
+    Handoff {
+        rotation: String,
+    },
 }
 
 impl Job {
@@ -340,20 +405,32 @@ impl Job {
         match self {
             Job::TreeWarn { tree } => format!("tree-warn:{tree}"),
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
+            Job::Handoff { rotation } => format!("handoff:{rotation}"),
         }
     }
 }
 
 /// Checks the caller may run `command`, then runs it against `state`.
 pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome, Error> {
+    // Duty roles are the caller's for as long as the shift lasts: add them
+    // here, from the state every handler sees, so no check can miss them.
+    let caller = oncall::with_duty(ctx.caller, ctx.settings, &state.duty, ctx.now);
+    let ctx = &Context {
+        caller: &caller,
+        ..*ctx
+    };
     ctx.caller.check(command.permit(), &command.name())?;
     match command {
         Command::Help { family, verb } => {
             help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix)
         }
         Command::Ping => Ok(Outcome::reply("pong")),
-        Command::Whoami => Ok(Outcome::reply(whoami(ctx))),
+        Command::Whoami => Ok(Outcome::reply(whoami(ctx, state))),
         Command::Tree(t) => tree::handle(t, ctx, &state.trees),
+        Command::Oncall(o) => oncall::handle(o, ctx, state),
+        Command::Who(w) => liaison::who(w, ctx, state),
+        Command::Role(r) => liaison::handle(r, ctx),
+        Command::Status(s) => status::handle(s, ctx, &state.status),
     }
 }
 
@@ -361,22 +438,64 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
 pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
+        Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
     }
 }
 
-fn whoami(ctx: &Context) -> String {
+/// What is still open, for a handoff digest: each family adds its items.
+/// `_until` is the end of the incoming shift (for items due within it).
+pub fn open_items(ctx: &Context, state: &State, _until: DateTime<Utc>) -> Vec<String> {
+    let tz = ctx.settings.timezone;
+    let mut items = Vec::new();
+    for tree in state.trees.trees.values() {
+        let c = &tree.condition;
+        if c.status != tree::Status::Open {
+            let since = tree
+                .since
+                .map(|s| format!(" for {}", when::format_duration(ctx.now - s)))
+                .unwrap_or_default();
+            items.push(format!(
+                "tree {} {}{since}: {}",
+                tree.name,
+                c.status.as_str(),
+                c.reason
+            ));
+        }
+    }
+    if let Some(alert) = &state.status.alert {
+        items.push(format!(
+            "status alert since {}: {}",
+            when::format_instant(alert.since, tz),
+            alert.text
+        ));
+    }
+    items
+}
+
+fn whoami(ctx: &Context, state: &State) -> String {
     let c = ctx.caller;
-    let roles = if c.roles.is_empty() {
-        "no roles".to_string()
-    } else {
-        format!(
-            "roles: {}",
-            c.roles
-                .iter()
-                .map(|r| r.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+    let duty = c
+        .person
+        .as_ref()
+        .map(|p| oncall::duty_roles(ctx.settings, &state.duty, p, ctx.now))
+        .unwrap_or_default();
+    let list = |roles: Vec<&Role>| {
+        roles
+            .iter()
+            .map(|r| r.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let fixed: Vec<&Role> = c.roles.iter().filter(|r| !duty.contains(r)).collect();
+    let roles = match (fixed.is_empty(), duty.is_empty()) {
+        (true, true) => "no roles".to_string(),
+        (false, true) => format!("roles: {}", list(fixed)),
+        (true, false) => format!("roles by duty now: {}", list(duty.iter().collect())),
+        (false, false) => format!(
+            "roles: {}; by duty now: {}",
+            list(fixed),
+            list(duty.iter().collect())
+        ),
     };
     match &c.person {
         Some(p) => format!(

@@ -26,15 +26,18 @@ pub enum Role {
     Deployer,
     /// On CI duty: decides loaner requests.
     Ciduty,
+    /// On shift in any rotation (granted by rotations, not configured).
+    Duty,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::Admin,
         Role::Sheriff,
         Role::Conductor,
         Role::Deployer,
         Role::Ciduty,
+        Role::Duty,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Role {
             Role::Conductor => "conductor",
             Role::Deployer => "deployer",
             Role::Ciduty => "ciduty",
+            Role::Duty => "duty",
         }
     }
 }

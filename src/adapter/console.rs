@@ -106,6 +106,7 @@ impl Adapter for Console {
         match to {
             Destination::Channel(c) => self.print(&format!("[{c}] {text}")),
             Destination::Direct { user, .. } => self.print(&format!("[to {user}] {text}")),
+            Destination::Topic(c) => self.print(&format!("[{c}] topic: {text}")),
         }
         Ok(())
     }

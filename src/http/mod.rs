@@ -3,6 +3,7 @@
 //! latest durable state, so what HTTP shows was acknowledged.
 
 pub mod audit;
+pub mod oncall;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub fn routes(state: AppState) -> Routes {
         .route("/metrics", get(metrics))
         .merge(treestatus::routes())
         .merge(audit::routes())
+        .merge(oncall::routes())
         .with_state(Arc::new(state))
 }
 

@@ -36,12 +36,13 @@ async fn reminder_fires_at_its_time_once_and_catches_up_once_after_downtime() {
         let bot = bot(dir.path(), REMINDER, clock.clone()).await;
         bot.scheduler().tick().await; // arms the job
         clock.set(at("2026-11-23T07:59:59Z"));
-        assert_eq!(bot.scheduler().tick().await, 0);
+        bot.scheduler().tick().await;
         assert_eq!(reminders(&bot), 0, "not before 09:00 Berlin");
         clock.set(at("2026-11-23T08:00:00Z"));
-        assert_eq!(bot.scheduler().tick().await, 1);
-        assert_eq!(bot.scheduler().tick().await, 0, "not twice");
+        bot.scheduler().tick().await;
         assert_eq!(reminders(&bot), 1);
+        bot.scheduler().tick().await;
+        assert_eq!(reminders(&bot), 1, "not twice");
     }
     // Down from Monday until Thursday noon: Tue, Wed, Thu were missed.
     clock.set(at("2026-11-26T11:00:00Z"));

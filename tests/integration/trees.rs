@@ -99,11 +99,9 @@ async fn bob_is_refused_every_state_changing_tree_command() {
         let before_events = event_count(&bot);
         let reply = say(&bot, "bob", command).await;
         let verb = command.split(' ').nth(1).expect("verb");
-        assert_eq!(
-            reply,
-            format!("tree {verb} needs role \"sheriff\"; bob holds no role"),
-            "{command}"
-        );
+        // Bob may hold duty roles from the example's rotations, never sheriff.
+        let want = format!("tree {verb} needs role \"sheriff\"; bob holds ");
+        assert!(reply.starts_with(&want), "{command}: {reply}");
         assert_eq!(
             *bot.ledger.state(),
             *before_state,
@@ -295,7 +293,18 @@ async fn timed_closure_reopens_exactly_once_across_a_restart() {
             "!tree close autoland outage #infra until 11:00",
         )
         .await;
-        assert_eq!(bot.scheduler().tick().await, 0, "nothing due yet");
+        bot.scheduler().tick().await;
+        let autoland = bot
+            .ledger
+            .state()
+            .trees
+            .get("autoland")
+            .cloned()
+            .expect("tree");
+        assert!(
+            autoland.condition.until.is_some() && !autoland.warned,
+            "nothing due yet"
+        );
     }
     // Down across both the warning and the reopening instants.
     clock.set(at("2026-11-22T13:00:00Z"));
