@@ -209,6 +209,11 @@ pub enum Change {
         rotation: String,
         from: DateTime<Utc>,
     },
+    /// A digest was posted on request (recorded so it is delivered durably
+    /// and appears in the audit log).
+    DigestPosted {
+        rotation: String,
+    },
 }
 
 /// The duty family's state.
@@ -250,6 +255,7 @@ impl Duty {
             Change::GapWarned { rotation, from } => {
                 self.gap_warned.insert(rotation.clone(), *from);
             }
+            Change::DigestPosted { .. } => {}
         }
     }
 }
@@ -304,6 +310,23 @@ pub fn with_duty(caller: &Caller, settings: &Settings, duty: &Duty, now: DateTim
 }
 
 /// The next instant after `t` at which who is on shift may change.
+/// The latest instant at or before `t` at which who is on shift may have changed.
+pub fn last_change(rotation: &Rotation, duty: &Duty, t: DateTime<Utc>) -> DateTime<Utc> {
+    let boundary = rotation.start(rotation.index_at(t));
+    let edges = duty
+        .overrides
+        .iter()
+        .filter(|o| o.rotation == rotation.name)
+        .flat_map(|o| [o.from, o.until])
+        .chain(
+            duty.swaps
+                .iter()
+                .filter(|s| s.rotation == rotation.name && s.taker.is_some())
+                .flat_map(|s| [s.from, s.until]),
+        );
+    edges.filter(|e| *e <= t).fold(boundary, DateTime::max)
+}
+
 pub fn next_change(rotation: &Rotation, duty: &Duty, t: DateTime<Utc>) -> DateTime<Utc> {
     let boundary = rotation.start(rotation.index_at(t) + 1);
     let edges = duty
@@ -501,7 +524,13 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                 .clone()
                 .ok_or_else(|| Error::invalid("only identified people hold shifts"))?;
             member_or_admin(ctx, r, "oncall swap request")?;
-            let at = instant(date, r, ctx.now)?;
+            // A bare date means that day's (day) shift: look at its noon.
+            let at = match chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d") {
+                Ok(day) => r.local(day.and_time(
+                    chrono::NaiveTime::from_hms_opt(12, 0, 0).expect("noon is a valid time"),
+                )),
+                Err(_) => instant(date, r, ctx.now)?,
+            };
             let k = r.index_at(at);
             if r.member(k) != Some(&me) {
                 return Err(Error::invalid(format!(
@@ -607,6 +636,9 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                 let person = on_shift(r, duty, ctx.now);
                 let digest = digest(ctx, state, r, None, person.clone());
                 replies.push(digest.clone());
+                outcome = outcome.change(crate::Change::Duty(Change::DigestPosted {
+                    rotation: r.name.clone(),
+                }));
                 for channel in &r.channels {
                     outcome = outcome.announce(Announcement {
                         to: Audience::Channel(channel.clone()),
@@ -614,7 +646,6 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                     });
                 }
             }
-            // Posting a digest changes nothing; the reply carries it too.
             outcome.reply = replies.join("\n\n");
             Ok(outcome)
         }
@@ -665,14 +696,21 @@ pub fn run_handoff(ctx: &Context, state: &State, name: &str) -> Outcome {
             }));
         }
         Some((before, _)) if *before != now_on => {
-            let text = digest(ctx, state, r, before.clone(), now_on.clone());
+            // Outgoing is whoever held the period just before this change,
+            // even if the bot was down across several changes.
+            let outgoing = on_shift(
+                r,
+                duty,
+                last_change(r, duty, ctx.now) - Duration::seconds(1),
+            );
+            let text = digest(ctx, state, r, outgoing.clone(), now_on.clone());
             for channel in &r.channels {
                 outcome = outcome.announce(Announcement {
                     to: Audience::Channel(channel.clone()),
                     text: text.clone(),
                 });
             }
-            for person in [before, &now_on].into_iter().flatten() {
+            for person in [&outgoing, &now_on].into_iter().flatten() {
                 outcome = outcome.announce(Announcement {
                     to: Audience::Person(person.clone()),
                     text: text.clone(),

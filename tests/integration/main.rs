@@ -8,6 +8,7 @@ mod export;
 mod http;
 mod ledger;
 mod malformed;
+mod oncall;
 mod scheduler;
 mod trees;
 mod treestatus;
