@@ -3,6 +3,7 @@
 //! latest durable state, so what HTTP shows was acknowledged.
 
 pub mod audit;
+pub mod dashboard;
 pub mod oncall;
 pub mod treestatus;
 
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::Router as Routes;
 use axum::extract::State as Extract;
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Json};
+use axum::response::{IntoResponse, Json};
 use axum::routing::get;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -30,7 +31,7 @@ pub struct AppState {
 
 pub fn routes(state: AppState) -> Routes {
     Routes::new()
-        .route("/", get(board))
+        .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(treestatus::routes())
@@ -74,34 +75,6 @@ async fn healthz(Extract(app): Extract<Arc<AppState>>) -> impl IntoResponse {
         "adapters": adapters,
     });
     (code, Json(body))
-}
-
-/// A minimal status board; it reloads itself every few seconds.
-async fn board(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
-    let state = app.ledger.state();
-    let rows: String = state
-        .trees
-        .trees
-        .values()
-        .map(|t| {
-            let c = &t.condition;
-            format!(
-                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                c.status.as_str().replace(' ', "-"),
-                escape(t.name.as_str()),
-                c.status.as_str(),
-                escape(&c.reason),
-                escape(&c.tags.join(", ")),
-                t.by.as_deref().map(escape).unwrap_or_default(),
-            )
-        })
-        .collect();
-    Html(format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\">\
-         <title>signalbox</title><style>body{{font-family:sans-serif}}td,th{{padding:4px 10px;text-align:left}}\
-         .closed{{background:#f8d0d0}}.approval-required{{background:#fbeec0}}.open{{background:#d8f0d8}}</style></head>\
-         <body><h1>signalbox</h1><h2>trees</h2><table><tr><th>tree</th><th>status</th><th>reason</th><th>tags</th><th>by</th></tr>{rows}</table></body></html>"
-    ))
 }
 
 pub(crate) fn escape(s: &str) -> String {
