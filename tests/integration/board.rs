@@ -76,9 +76,11 @@ fn chromedriver() -> Driver {
         .spawn()
         .expect("chromedriver is installed (scripts/browser installs it; scripts/test runs that)");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    // The driver is killed and reaped on drop, also when this panics.
+    let driver = Driver { child, addr };
     for _ in 0..100 {
         if TcpStream::connect(addr).is_ok() {
-            return Driver { child, addr };
+            return driver;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
