@@ -10,6 +10,7 @@ mod http;
 mod ledger;
 mod malformed;
 mod oncall;
+mod openapi;
 mod scheduler;
 mod trees;
 mod treestatus;
