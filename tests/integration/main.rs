@@ -6,6 +6,7 @@ mod board;
 mod common;
 mod durability;
 mod export;
+mod faults;
 mod http;
 mod ledger;
 mod malformed;
