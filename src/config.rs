@@ -166,6 +166,11 @@ pub struct Bot {
     pub data_dir: PathBuf,
     /// The person the console speaks as.
     pub console_as: Option<Spanned<String>>,
+    /// Commands one person may send at once before being told to slow
+    /// down (0 turns the limit off; the console is never limited).
+    pub rate_limit_burst: u32,
+    /// Commands per minute a person's allowance refills by.
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for Bot {
@@ -176,6 +181,8 @@ impl Default for Bot {
             timezone: Tz::UTC,
             data_dir: PathBuf::from("./data"),
             console_as: None,
+            rate_limit_burst: 20,
+            rate_limit_per_minute: 60,
         }
     }
 }

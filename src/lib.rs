@@ -13,6 +13,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod ledger;
+pub mod limiter;
 pub mod metrics;
 pub mod outbox;
 pub mod router;
@@ -55,14 +56,20 @@ impl Bot {
         let ledger = Ledger::open(&config.bot.data_dir)?;
         let directory = Arc::new(Directory::from_config(&config));
         let settings = Arc::new(config.settings());
-        let router = Arc::new(Router::new(
-            ledger.clone(),
-            directory,
-            settings,
-            config.announce.clone(),
-            config.bot.name.clone(),
-            clock,
-        ));
+        let router = Arc::new(
+            Router::new(
+                ledger.clone(),
+                directory,
+                settings,
+                config.announce.clone(),
+                config.bot.name.clone(),
+                clock,
+            )
+            .with_limits(
+                config.bot.rate_limit_burst,
+                config.bot.rate_limit_per_minute,
+            ),
+        );
         let bot = Bot {
             config,
             ledger,

@@ -16,6 +16,7 @@ use crate::clock::Clock;
 use crate::config::Announce;
 use crate::identity::Directory;
 use crate::ledger::{Draft, Ledger, LedgerError};
+use crate::limiter::{Limiter, Verdict};
 use crate::outbox::Destination;
 
 /// One message as an adapter received it.
@@ -83,6 +84,7 @@ pub struct Router {
     resolver: Resolver,
     bot_name: String,
     clock: Arc<dyn Clock>,
+    limiter: Limiter,
 }
 
 impl Router {
@@ -106,7 +108,14 @@ impl Router {
             resolver,
             bot_name,
             clock,
+            limiter: Limiter::new(20, 60),
         }
+    }
+
+    /// Sets the per-person command limit (see [`Limiter`]).
+    pub fn with_limits(mut self, burst: u32, per_minute: u32) -> Self {
+        self.limiter = Limiter::new(burst, per_minute);
+        self
     }
 
     pub fn ledger(&self) -> &Ledger {
@@ -160,6 +169,20 @@ impl Router {
                 .trim_start()
                 .starts_with(self.settings.prefix.as_str());
             return explicit.then(|| format!("empty command; try {}help", self.settings.prefix));
+        }
+        match self
+            .limiter
+            .check(msg.network, &msg.user, std::time::Instant::now())
+        {
+            Verdict::Allow => {}
+            Verdict::Drop => return None,
+            Verdict::Refuse(wait) => {
+                return Some(format!(
+                    "slow down: too many commands from \"{}\"; try again in {}s",
+                    msg.user,
+                    wait.as_secs().max(1)
+                ));
+            }
         }
         match self.execute(msg, text).await {
             Ok(reply) => Some(reply),

@@ -27,7 +27,7 @@ pub fn split(text: &str) -> Result<Vec<String>, Error> {
                     None => {
                         return Err(Error::Usage(format!(
                             "unterminated quote in \"{}\"; close it with another \"",
-                            text.trim()
+                            shortened(text.trim(), 60)
                         )));
                     }
                     Some('"') => break,
@@ -75,6 +75,17 @@ pub fn check_text(text: &str) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// `s`, or its first `n` characters and an ellipsis: for quoting user
+/// input in a reply without echoing a flood back.
+pub fn shortened(s: &str, n: usize) -> String {
+    let cut = prefix(s, n);
+    if cut.len() < s.len() {
+        format!("{cut}…")
+    } else {
+        s.to_string()
+    }
 }
 
 /// At most `n` characters of `s`, cut on a character boundary.

@@ -2,6 +2,7 @@
 //! the built binary, on sled in temporary directories and HTTP on
 //! 127.0.0.1:0. One binary, a module per area.
 
+mod abuse;
 mod board;
 mod common;
 mod durability;
