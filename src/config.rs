@@ -113,6 +113,46 @@ pub struct Config {
     pub reminders: Vec<Reminder>,
     #[serde(default)]
     pub adapters: Adapters,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+}
+
+/// `[train]`: the groups a train is promoted through, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub groups: Vec<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            groups: signalbox_commands::train::DEFAULT_GROUPS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// `[[windows]]`: a recurring deploy window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    pub name: Spanned<String>,
+    /// When it starts (6 fields, seconds first, day names).
+    pub cron: Cron,
+    /// How long it lasts: `1h`, `90m`.
+    pub duration: Spanned<String>,
+    /// The cron's time zone; the bot's by default.
+    pub timezone: Option<Tz>,
+    #[serde(default)]
+    pub deployers: Vec<Spanned<String>>,
+    /// Where its announcements go; `[announce] windows` when empty.
+    #[serde(default)]
+    pub channels: Vec<ChannelAddr>,
 }
 
 /// Chat networks to join; each is a table of its own (`[adapters.irc]` …),
@@ -415,7 +455,69 @@ impl Config {
                 });
             }
         }
+        self.check_families(text, &mut problems);
         problems
+    }
+
+    /// `[train]` and `[[windows]]`.
+    fn check_families(&self, text: &str, problems: &mut Vec<Problem>) {
+        let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
+        let mut groups = std::collections::HashSet::new();
+        if self.train.groups.is_empty() {
+            problems.push(Problem {
+                line: find_key_line(text, "groups"),
+                key: "train.groups".into(),
+                message: "at least one group is needed, e.g. [\"group0\", \"group1\", \"all\"]"
+                    .into(),
+            });
+        }
+        for g in &self.train.groups {
+            if g.is_empty() || g.contains(char::is_whitespace) || !groups.insert(g) {
+                problems.push(Problem {
+                    line: find_key_line(text, "groups"),
+                    key: "train.groups".into(),
+                    message: format!("group \"{g}\" is empty, has spaces or is repeated"),
+                });
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for w in &self.windows {
+            let name = w.name.get_ref();
+            let valid = !name.is_empty()
+                && name.len() <= 40
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid || !names.insert(name) {
+                problems.push(Problem {
+                    line: at(w.name.span()),
+                    key: "windows.name".into(),
+                    message: format!(
+                        "window name \"{name}\" is invalid or repeated (letters, digits, - _ . only)"
+                    ),
+                });
+            }
+            if let Err(e) = signalbox_commands::when::parse_duration(w.duration.get_ref()) {
+                problems.push(Problem {
+                    line: at(w.duration.span()),
+                    key: "windows.duration".into(),
+                    message: e.to_string(),
+                });
+            }
+            for d in &w.deployers {
+                if !self.people.contains_key(d.get_ref()) {
+                    problems.push(Problem {
+                        line: at(d.span()),
+                        key: "windows.deployers".into(),
+                        message: format!(
+                            "person \"{}\" is not in [people]; people are: {}",
+                            d.get_ref(),
+                            self.people_list()
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn people_list(&self) -> String {
@@ -441,6 +543,27 @@ impl Config {
             timezone: self.bot.timezone,
             tasks,
             tree_tags: self.trees.tags.clone(),
+            train_groups: self.train.groups.clone(),
+            windows: self
+                .windows
+                .iter()
+                .filter_map(|w| {
+                    Some(signalbox_commands::window::WindowDef {
+                        name: w.name.get_ref().clone(),
+                        schedule: w.cron.schedule.clone(),
+                        cron: w.cron.text.clone(),
+                        duration: signalbox_commands::when::parse_duration(w.duration.get_ref())
+                            .ok()?,
+                        timezone: w.timezone.unwrap_or(self.bot.timezone),
+                        deployers: w
+                            .deployers
+                            .iter()
+                            .map(|d| signalbox_commands::PersonId::new(d.get_ref()))
+                            .collect(),
+                        channels: w.channels.clone(),
+                    })
+                })
+                .collect(),
         }
     }
 }
@@ -581,6 +704,22 @@ mod tests {
                 "line 4: people.b.irc: handle \"x\" is also given to a",
             ),
             ("[bot\n", "line 1"),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 0 13 * * Mon\"\nduration = \"1x\"\n",
+                "line 4: windows.duration: duration \"1x\" is malformed",
+            ),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 13 * * Mon\"\nduration = \"1h\"\n",
+                "line 3: windows.cron: cron expression \"0 13 * * Mon\" is invalid",
+            ),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 0 13 * * Mon\"\nduration = \"1h\"\ndeployers = [\"zed\"]\n",
+                "line 5: windows.deployers: person \"zed\" is not in [people]",
+            ),
+            (
+                "[train]\ngroups = []\n",
+                "line 2: train.groups: at least one group",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text).expect_err(text).to_string();

@@ -110,6 +110,8 @@ impl Bot {
             ledger: self.ledger.clone(),
             health: self.health.clone(),
             timezone: self.config.bot.timezone,
+            settings: self.router.settings().clone(),
+            clock: self.router.clock().clone(),
         }
     }
 

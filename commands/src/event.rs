@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{job, tree};
+use crate::{job, log, train, tree, window};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -65,6 +65,9 @@ pub struct Event {
 pub enum Change {
     Tree(tree::Change),
     Job(job::Change),
+    Train(train::Change),
+    Window(window::Change),
+    Log(log::Change),
 }
 
 impl Change {
@@ -72,6 +75,9 @@ impl Change {
         match self {
             Change::Tree(_) => Family::Trees,
             Change::Job(_) => Family::Jobs,
+            Change::Train(_) => Family::Trains,
+            Change::Window(_) => Family::Windows,
+            Change::Log(_) => Family::Log,
         }
     }
 }
@@ -81,15 +87,27 @@ impl Change {
 pub enum Family {
     Trees,
     Jobs,
+    Trains,
+    Windows,
+    Log,
 }
 
 impl Family {
-    pub const ALL: [Family; 2] = [Family::Trees, Family::Jobs];
+    pub const ALL: [Family; 5] = [
+        Family::Trees,
+        Family::Jobs,
+        Family::Trains,
+        Family::Windows,
+        Family::Log,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Family::Trees => "trees",
             Family::Jobs => "jobs",
+            Family::Trains => "trains",
+            Family::Windows => "windows",
+            Family::Log => "log",
         }
     }
 }

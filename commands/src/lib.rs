@@ -15,10 +15,13 @@ pub mod event;
 pub mod help;
 pub mod id;
 pub mod job;
+pub mod log;
 pub mod role;
 pub mod task;
+pub mod train;
 pub mod tree;
 pub mod when;
+pub mod window;
 pub mod words;
 
 #[cfg(test)]
@@ -67,6 +70,15 @@ pub enum Command {
     /// Open, close and inspect code trees.
     #[command(subcommand)]
     Tree(tree::Tree),
+    /// Start, promote, hold and inspect the deployment train.
+    #[command(subcommand)]
+    Train(train::Train),
+    /// Deploy windows: list them, queue patches, open and close them.
+    #[command(subcommand)]
+    Window(window::Window),
+    /// Write and search the deploy log (`log TEXT…` writes an entry).
+    #[command(subcommand)]
+    Log(log::Log),
 }
 
 impl Command {
@@ -74,6 +86,9 @@ impl Command {
         match self {
             Command::Help { .. } | Command::Ping | Command::Whoami => Permit::Anyone,
             Command::Tree(t) => t.permit(),
+            Command::Train(t) => t.permit(),
+            Command::Window(w) => w.permit(),
+            Command::Log(l) => l.permit(),
         }
     }
 
@@ -84,6 +99,9 @@ impl Command {
             Command::Ping => "ping".to_string(),
             Command::Whoami => "whoami".to_string(),
             Command::Tree(t) => format!("tree {}", t.verb()),
+            Command::Train(t) => format!("train {}", t.verb()),
+            Command::Window(w) => format!("window {}", w.verb()),
+            Command::Log(l) => format!("log {}", l.verb()),
         }
     }
 
@@ -94,6 +112,9 @@ impl Command {
             Command::Ping => "ping",
             Command::Whoami => "whoami",
             Command::Tree(_) => "tree",
+            Command::Train(_) => "train",
+            Command::Window(_) => "window",
+            Command::Log(_) => "log",
         }
     }
 }
@@ -106,7 +127,12 @@ pub enum Parsed {
 }
 
 /// Families whose bare name runs a default verb (`!tree` is `!tree status`).
-const DEFAULT_VERBS: &[(&str, &str)] = &[("tree", "status")];
+const DEFAULT_VERBS: &[(&str, &str)] = &[
+    ("tree", "status"),
+    ("train", "status"),
+    ("window", "list"),
+    ("log", "add"),
+];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -177,6 +203,10 @@ pub struct Settings {
     pub tasks: TaskPatterns,
     /// Reason categories a tree closure may be tagged with.
     pub tree_tags: Vec<String>,
+    /// The train's groups, in promotion order.
+    pub train_groups: Vec<String>,
+    /// Recurring deploy windows.
+    pub windows: Vec<window::WindowDef>,
 }
 
 impl Default for Settings {
@@ -186,6 +216,11 @@ impl Default for Settings {
             timezone: Tz::UTC,
             tasks: TaskPatterns::default(),
             tree_tags: DEFAULT_TREE_TAGS.iter().map(|s| s.to_string()).collect(),
+            train_groups: train::DEFAULT_GROUPS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            windows: Vec::new(),
         }
     }
 }
@@ -285,6 +320,12 @@ impl Outcome {
 pub struct State {
     pub trees: tree::Trees,
     pub jobs: job::Jobs,
+    #[serde(default)]
+    pub trains: train::Trains,
+    #[serde(default)]
+    pub windows: window::Windows,
+    #[serde(default)]
+    pub log: log::Logs,
 }
 
 impl State {
@@ -293,6 +334,9 @@ impl State {
             match change {
                 Change::Tree(c) => self.trees.apply(event, c),
                 Change::Job(c) => self.jobs.apply(c),
+                Change::Train(c) => self.trains.apply(event, c),
+                Change::Window(c) => self.windows.apply(event, c),
+                Change::Log(c) => self.log.apply(event, c),
             }
         }
     }
@@ -302,6 +346,9 @@ impl State {
         let value = match family {
             Family::Trees => serde_json::to_value(&self.trees),
             Family::Jobs => serde_json::to_value(&self.jobs),
+            Family::Trains => serde_json::to_value(&self.trains),
+            Family::Windows => serde_json::to_value(&self.windows),
+            Family::Log => serde_json::to_value(&self.log),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -315,13 +362,18 @@ impl State {
         match family {
             Family::Trees => self.trees = serde_json::from_value(value)?,
             Family::Jobs => self.jobs = serde_json::from_value(value)?,
+            Family::Trains => self.trains = serde_json::from_value(value)?,
+            Family::Windows => self.windows = serde_json::from_value(value)?,
+            Family::Log => self.log = serde_json::from_value(value)?,
         }
         Ok(())
     }
 
     /// The one-shot timers the state asks for, with their instants.
     pub fn timers(&self) -> Vec<(DateTime<Utc>, Job)> {
-        self.trees.timers()
+        let mut timers = self.trees.timers();
+        timers.extend(self.windows.timers());
+        timers
     }
 }
 
@@ -329,8 +381,16 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "job", rename_all = "snake_case")]
 pub enum Job {
-    TreeWarn { tree: TreeName },
-    TreeReopen { tree: TreeName },
+    TreeWarn {
+        tree: TreeName,
+    },
+    TreeReopen {
+        tree: TreeName,
+    },
+    /// A one-off deploy window's start.
+    WindowStart {
+        window: String,
+    },
 }
 
 impl Job {
@@ -339,6 +399,7 @@ impl Job {
         match self {
             Job::TreeWarn { tree } => format!("tree-warn:{tree}"),
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
+            Job::WindowStart { window } => format!("window:{window}"),
         }
     }
 }
@@ -353,6 +414,9 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Ping => Ok(Outcome::reply("pong")),
         Command::Whoami => Ok(Outcome::reply(whoami(ctx))),
         Command::Tree(t) => tree::handle(t, ctx, &state.trees),
+        Command::Train(t) => train::handle(t, ctx, &state.trains),
+        Command::Window(w) => window::handle(w, ctx, &state.windows),
+        Command::Log(l) => log::handle(l, ctx, state),
     }
 }
 
@@ -360,6 +424,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
 pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
+        Job::WindowStart { .. } => window::run_job(job, ctx, &state.windows),
     }
 }
 

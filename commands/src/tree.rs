@@ -819,6 +819,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, trees: &Trees) -> Outcome {
             }
             _ => Outcome::default(),
         },
+        _ => Outcome::default(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! health check, and the status board. Every read comes from the ledger's
 //! latest durable state, so what HTTP shows was acknowledged.
 
+pub mod api;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub ledger: Ledger,
     pub health: HealthBoard,
     pub timezone: chrono_tz::Tz,
+    pub settings: Arc<signalbox_commands::Settings>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 pub fn routes(state: AppState) -> Routes {
@@ -30,6 +33,7 @@ pub fn routes(state: AppState) -> Routes {
         .route("/", get(board))
         .route("/healthz", get(healthz))
         .merge(treestatus::routes())
+        .merge(api::routes())
         .with_state(Arc::new(state))
 }
 

@@ -3,10 +3,13 @@
 //! 127.0.0.1:0. One binary, a module per area.
 
 mod common;
+mod deploylog;
 mod durability;
 mod export;
 mod http;
 mod ledger;
 mod malformed;
 mod scheduler;
+mod train;
 mod trees;
+mod window;
