@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{job, log, train, tree, window};
+use crate::{job, loaner, log, train, tree, window};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -68,6 +68,7 @@ pub enum Change {
     Train(train::Change),
     Window(window::Change),
     Log(log::Change),
+    Loaner(loaner::Change),
 }
 
 impl Change {
@@ -78,6 +79,7 @@ impl Change {
             Change::Train(_) => Family::Trains,
             Change::Window(_) => Family::Windows,
             Change::Log(_) => Family::Log,
+            Change::Loaner(_) => Family::Loaners,
         }
     }
 }
@@ -90,15 +92,17 @@ pub enum Family {
     Trains,
     Windows,
     Log,
+    Loaners,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 6] = [
         Family::Trees,
         Family::Jobs,
         Family::Trains,
         Family::Windows,
         Family::Log,
+        Family::Loaners,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +112,7 @@ impl Family {
             Family::Trains => "trains",
             Family::Windows => "windows",
             Family::Log => "log",
+            Family::Loaners => "loaners",
         }
     }
 }

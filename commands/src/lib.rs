@@ -15,6 +15,7 @@ pub mod event;
 pub mod help;
 pub mod id;
 pub mod job;
+pub mod loaner;
 pub mod log;
 pub mod role;
 pub mod task;
@@ -79,6 +80,9 @@ pub enum Command {
     /// Write and search the deploy log (`log TEXT…` writes an entry).
     #[command(subcommand)]
     Log(log::Log),
+    /// Request, approve, extend and return CI loaner machines.
+    #[command(subcommand)]
+    Loaner(loaner::Loaner),
 }
 
 impl Command {
@@ -89,6 +93,7 @@ impl Command {
             Command::Train(t) => t.permit(),
             Command::Window(w) => w.permit(),
             Command::Log(l) => l.permit(),
+            Command::Loaner(l) => l.permit(),
         }
     }
 
@@ -102,6 +107,7 @@ impl Command {
             Command::Train(t) => format!("train {}", t.verb()),
             Command::Window(w) => format!("window {}", w.verb()),
             Command::Log(l) => format!("log {}", l.verb()),
+            Command::Loaner(l) => format!("loaner {}", l.verb()),
         }
     }
 
@@ -115,6 +121,7 @@ impl Command {
             Command::Train(_) => "train",
             Command::Window(_) => "window",
             Command::Log(_) => "log",
+            Command::Loaner(_) => "loaner",
         }
     }
 }
@@ -132,6 +139,7 @@ const DEFAULT_VERBS: &[(&str, &str)] = &[
     ("train", "status"),
     ("window", "list"),
     ("log", "add"),
+    ("loaner", "list"),
 ];
 
 /// Parses the words of one command (prefix already removed).
@@ -207,6 +215,8 @@ pub struct Settings {
     pub train_groups: Vec<String>,
     /// Recurring deploy windows.
     pub windows: Vec<window::WindowDef>,
+    /// Loaner machine pools.
+    pub pools: Vec<loaner::Pool>,
 }
 
 impl Default for Settings {
@@ -221,6 +231,7 @@ impl Default for Settings {
                 .map(|s| s.to_string())
                 .collect(),
             windows: Vec::new(),
+            pools: Vec::new(),
         }
     }
 }
@@ -326,6 +337,8 @@ pub struct State {
     pub windows: window::Windows,
     #[serde(default)]
     pub log: log::Logs,
+    #[serde(default)]
+    pub loaners: loaner::Loaners,
 }
 
 impl State {
@@ -337,6 +350,7 @@ impl State {
                 Change::Train(c) => self.trains.apply(event, c),
                 Change::Window(c) => self.windows.apply(event, c),
                 Change::Log(c) => self.log.apply(event, c),
+                Change::Loaner(c) => self.loaners.apply(event, c),
             }
         }
     }
@@ -349,6 +363,7 @@ impl State {
             Family::Trains => serde_json::to_value(&self.trains),
             Family::Windows => serde_json::to_value(&self.windows),
             Family::Log => serde_json::to_value(&self.log),
+            Family::Loaners => serde_json::to_value(&self.loaners),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -365,6 +380,7 @@ impl State {
             Family::Trains => self.trains = serde_json::from_value(value)?,
             Family::Windows => self.windows = serde_json::from_value(value)?,
             Family::Log => self.log = serde_json::from_value(value)?,
+            Family::Loaners => self.loaners = serde_json::from_value(value)?,
         }
         Ok(())
     }
@@ -373,6 +389,7 @@ impl State {
     pub fn timers(&self) -> Vec<(DateTime<Utc>, Job)> {
         let mut timers = self.trees.timers();
         timers.extend(self.windows.timers());
+        timers.extend(self.loaners.timers());
         timers
     }
 }
@@ -391,6 +408,18 @@ pub enum Job {
     WindowStart {
         window: String,
     },
+    /// A loan's reminder `hours` before it expires (24 and 1).
+    LoanerRemind {
+        id: u64,
+        hours: u32,
+    },
+    LoanerExpire {
+        id: u64,
+    },
+    /// A request pending past its pool's SLA.
+    LoanerOverdue {
+        id: u64,
+    },
 }
 
 impl Job {
@@ -400,6 +429,9 @@ impl Job {
             Job::TreeWarn { tree } => format!("tree-warn:{tree}"),
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
             Job::WindowStart { window } => format!("window:{window}"),
+            Job::LoanerRemind { id, hours } => format!("loaner-remind-{hours}h:{id}"),
+            Job::LoanerExpire { id } => format!("loaner-expire:{id}"),
+            Job::LoanerOverdue { id } => format!("loaner-overdue:{id}"),
         }
     }
 }
@@ -417,6 +449,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Train(t) => train::handle(t, ctx, &state.trains),
         Command::Window(w) => window::handle(w, ctx, &state.windows),
         Command::Log(l) => log::handle(l, ctx, state),
+        Command::Loaner(l) => loaner::handle(l, ctx, &state.loaners),
     }
 }
 
@@ -425,6 +458,9 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::WindowStart { .. } => window::run_job(job, ctx, &state.windows),
+        Job::LoanerRemind { .. } | Job::LoanerExpire { .. } | Job::LoanerOverdue { .. } => {
+            loaner::run_job(job, ctx, &state.loaners)
+        }
     }
 }
 

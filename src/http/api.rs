@@ -26,6 +26,7 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .route("/api/v1/train", get(train))
         .route("/api/v1/windows", get(windows))
         .route("/api/v1/log", get(log_entries))
+        .route("/api/v1/loaners", get(loaners))
 }
 
 fn bad_request(message: String) -> Response {
@@ -174,4 +175,59 @@ async fn log_entries(Extract(app): Extract<Arc<AppState>>, Query(q): Query<LogQu
         )
             .into_response(),
     }
+}
+
+/// `{"pools": [POOL…], "requests": [REQUEST…], "loans": [active REQUEST…]}`;
+/// each pool lists its machines with their state (`free` or `loaned`, with
+/// the request holding it).
+async fn loaners(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
+    let state = app.ledger.state();
+    let l = &state.loaners;
+    let now = app.clock.now();
+    let pools: Vec<Value> = app
+        .settings
+        .pools
+        .iter()
+        .map(|p| {
+            let machines: Vec<Value> = p
+                .machines
+                .iter()
+                .map(|m| match l.holder(m) {
+                    Some(r) => json!({
+                        "name": m, "state": "loaned", "request": r.id,
+                        "borrower": r.requester, "expires": r.expires, "expired": r.expired,
+                    }),
+                    None => json!({ "name": m, "state": "free" }),
+                })
+                .collect();
+            json!({
+                "name": p.name,
+                "description": p.description,
+                "default_loan_hours": p.default_loan.num_hours(),
+                "max_loan_hours": p.max_loan.num_hours(),
+                "max_extensions": p.max_extensions,
+                "quota": p.quota,
+                "sla_working_hours": p.sla.num_hours(),
+                "machines": machines,
+            })
+        })
+        .collect();
+    let requests: Vec<Value> = l
+        .requests
+        .values()
+        .map(|r| {
+            let mut v = json!(r);
+            v["overdue"] = json!(
+                r.overdue
+                    || (r.status == signalbox_commands::loaner::Status::Pending
+                        && now >= r.sla_due)
+            );
+            v
+        })
+        .collect();
+    let loans: Vec<&Value> = requests
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .collect();
+    Json(json!({ "pools": pools, "requests": requests, "loans": loans }))
 }

@@ -8,6 +8,7 @@ mod durability;
 mod export;
 mod http;
 mod ledger;
+mod loaner;
 mod malformed;
 mod scheduler;
 mod train;
