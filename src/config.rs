@@ -123,6 +123,12 @@ pub struct Config {
     /// Channel → its standing topic, which `status ok` restores after an alert.
     #[serde(default)]
     pub topics: BTreeMap<ChannelAddr, String>,
+    #[serde(default)]
+    pub train: TrainConfig,
+    #[serde(default)]
+    pub windows: Vec<WindowConfig>,
+    #[serde(default)]
+    pub pools: Vec<PoolConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -148,6 +154,165 @@ pub struct RotationConfig {
 pub enum LiaisonConfig {
     People(Vec<String>),
     Rotation(String),
+}
+
+/// `[[pools]]`: loaner machines and the rules for borrowing them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub description: String,
+    pub machines: Spanned<Vec<String>>,
+    pub default_loan: Spanned<String>,
+    pub max_loan: Spanned<String>,
+    #[serde(default)]
+    pub max_extensions: u32,
+    /// Open requests per person.
+    pub quota: u32,
+    /// Response SLA in working hours.
+    pub sla_hours: u32,
+    /// Working days (`Mon`…`Sun`); Mon–Fri by default.
+    #[serde(default)]
+    pub working_days: Vec<Spanned<String>>,
+    /// `09:00-17:00` by default.
+    pub working_hours: Option<Spanned<String>>,
+    /// The calendar's time zone; the bot's by default.
+    pub timezone: Option<Tz>,
+}
+
+/// A pool problem: the key, where its value is, and what is wrong.
+type PoolProblem = (String, std::ops::Range<usize>, String);
+
+impl PoolConfig {
+    /// The core's pool, or the first problem with this entry.
+    pub fn pool(&self, default_tz: Tz) -> Result<signalbox_commands::loaner::Pool, PoolProblem> {
+        use signalbox_commands::when::parse_duration;
+        let dur = |key: &str, v: &Spanned<String>| {
+            parse_duration(v.get_ref())
+                .map_err(|e| (format!("pools.{key}"), v.span(), e.to_string()))
+        };
+        let default_loan = dur("default_loan", &self.default_loan)?;
+        let max_loan = dur("max_loan", &self.max_loan)?;
+        if default_loan > max_loan {
+            return Err((
+                "pools.default_loan".into(),
+                self.default_loan.span(),
+                format!(
+                    "default loan \"{}\" is longer than max_loan",
+                    self.default_loan.get_ref()
+                ),
+            ));
+        }
+        let mut days = Vec::new();
+        for d in &self.working_days {
+            let day: chrono::Weekday = d.get_ref().parse().map_err(|_| {
+                (
+                    "pools.working_days".to_string(),
+                    d.span(),
+                    format!("day \"{}\" is unknown; use Mon, Tue, … Sun", d.get_ref()),
+                )
+            })?;
+            days.push(day);
+        }
+        if days.is_empty() {
+            use chrono::Weekday::*;
+            days = vec![Mon, Tue, Wed, Thu, Fri];
+        }
+        let span = self
+            .working_hours
+            .as_ref()
+            .map_or(self.name.span(), |h| h.span());
+        let hours = self
+            .working_hours
+            .as_ref()
+            .map_or("09:00-17:00", |h| h.get_ref().as_str());
+        let malformed = || {
+            (
+                "pools.working_hours".to_string(),
+                span.clone(),
+                format!("working hours \"{hours}\" are malformed; use 09:00-17:00"),
+            )
+        };
+        let (a, b) = hours.split_once('-').ok_or_else(malformed)?;
+        let time = |t: &str| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M");
+        let (Ok(start), Ok(end)) = (time(a), time(b)) else {
+            return Err(malformed());
+        };
+        if start >= end {
+            return Err((
+                "pools.working_hours".into(),
+                span,
+                format!("working hours \"{hours}\" end before they start"),
+            ));
+        }
+        if self.machines.get_ref().is_empty() {
+            return Err((
+                "pools.machines".into(),
+                self.machines.span(),
+                "a pool needs at least one machine".into(),
+            ));
+        }
+        if self.sla_hours == 0 || self.quota == 0 {
+            return Err((
+                "pools".into(),
+                self.name.span(),
+                "sla_hours and quota must be at least 1".into(),
+            ));
+        }
+        Ok(signalbox_commands::loaner::Pool {
+            name: self.name.get_ref().clone(),
+            description: self.description.clone(),
+            machines: self.machines.get_ref().clone(),
+            default_loan,
+            max_loan,
+            max_extensions: self.max_extensions,
+            quota: self.quota,
+            sla: chrono::Duration::hours(i64::from(self.sla_hours)),
+            calendar: signalbox_commands::loaner::Calendar {
+                days,
+                start,
+                end,
+                timezone: self.timezone.unwrap_or(default_tz),
+            },
+        })
+    }
+}
+
+/// `[train]`: the groups a train is promoted through, in order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub groups: Vec<String>,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            groups: signalbox_commands::train::DEFAULT_GROUPS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// `[[windows]]`: a recurring deploy window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowConfig {
+    pub name: Spanned<String>,
+    /// When it starts (6 fields, seconds first, day names).
+    pub cron: Cron,
+    /// How long it lasts: `1h`, `90m`.
+    pub duration: Spanned<String>,
+    /// The cron's time zone; the bot's by default.
+    pub timezone: Option<Tz>,
+    #[serde(default)]
+    pub deployers: Vec<Spanned<String>>,
+    /// Where its announcements go; `[announce] windows` when empty.
+    #[serde(default)]
+    pub channels: Vec<ChannelAddr>,
 }
 
 /// Chat networks to join; each is a table of its own (`[adapters.irc]` …),
@@ -515,7 +680,96 @@ impl Config {
                 });
             }
         }
+        self.check_families(text, &mut problems);
         problems
+    }
+
+    /// `[train]`, `[[windows]]` and `[[pools]]`.
+    fn check_families(&self, text: &str, problems: &mut Vec<Problem>) {
+        let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
+        let mut pools = std::collections::HashSet::new();
+        let mut machines: HashMap<&String, &String> = HashMap::new();
+        for p in &self.pools {
+            if !pools.insert(p.name.get_ref()) {
+                problems.push(Problem {
+                    line: at(p.name.span()),
+                    key: "pools.name".into(),
+                    message: format!("pool name \"{}\" is used twice", p.name.get_ref()),
+                });
+            }
+            for m in p.machines.get_ref() {
+                if let Some(other) = machines.insert(m, p.name.get_ref()) {
+                    problems.push(Problem {
+                        line: at(p.machines.span()),
+                        key: "pools.machines".into(),
+                        message: format!("machine \"{m}\" is also in pool {other}"),
+                    });
+                }
+            }
+            if let Err((key, span, message)) = p.pool(self.bot.timezone) {
+                problems.push(Problem {
+                    line: at(span),
+                    key,
+                    message,
+                });
+            }
+        }
+        let mut groups = std::collections::HashSet::new();
+        if self.train.groups.is_empty() {
+            problems.push(Problem {
+                line: find_key_line(text, "groups"),
+                key: "train.groups".into(),
+                message: "at least one group is needed, e.g. [\"group0\", \"group1\", \"all\"]"
+                    .into(),
+            });
+        }
+        for g in &self.train.groups {
+            if g.is_empty() || g.contains(char::is_whitespace) || !groups.insert(g) {
+                problems.push(Problem {
+                    line: find_key_line(text, "groups"),
+                    key: "train.groups".into(),
+                    message: format!("group \"{g}\" is empty, has spaces or is repeated"),
+                });
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for w in &self.windows {
+            let name = w.name.get_ref();
+            let valid = !name.is_empty()
+                && name.len() <= 40
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+            if !valid || !names.insert(name) {
+                problems.push(Problem {
+                    line: at(w.name.span()),
+                    key: "windows.name".into(),
+                    message: format!(
+                        "window name \"{name}\" is invalid or repeated (letters, digits, - _ . only)"
+                    ),
+                });
+            }
+            if let Err(e) = signalbox_commands::when::parse_duration(w.duration.get_ref()) {
+                problems.push(Problem {
+                    line: at(w.duration.span()),
+                    key: "windows.duration".into(),
+                    message: e.to_string(),
+                });
+            }
+            for d in &w.deployers {
+                if !self.people.contains_key(d.get_ref()) {
+                    problems.push(Problem {
+                        line: at(d.span()),
+                        key: "windows.deployers".into(),
+                        message: format!(
+                            "person \"{}\" is not in [people]; people are: {}",
+                            d.get_ref(),
+                            self.people_list()
+                        ),
+                    });
+                }
+            }
+        }
     }
 
     fn people_list(&self) -> String {
@@ -586,6 +840,32 @@ impl Config {
             liaisons,
             status_channels: self.announce.status.clone(),
             topics: self.topics.clone(),
+            train_groups: self.train.groups.clone(),
+            windows: self
+                .windows
+                .iter()
+                .filter_map(|w| {
+                    Some(signalbox_commands::window::WindowDef {
+                        name: w.name.get_ref().clone(),
+                        schedule: w.cron.schedule.clone(),
+                        cron: w.cron.text.clone(),
+                        duration: signalbox_commands::when::parse_duration(w.duration.get_ref())
+                            .ok()?,
+                        timezone: w.timezone.unwrap_or(self.bot.timezone),
+                        deployers: w
+                            .deployers
+                            .iter()
+                            .map(|d| signalbox_commands::PersonId::new(d.get_ref()))
+                            .collect(),
+                        channels: w.channels.clone(),
+                    })
+                })
+                .collect(),
+            pools: self
+                .pools
+                .iter()
+                .filter_map(|p| p.pool(self.bot.timezone).ok())
+                .collect(),
         }
     }
 }
@@ -749,6 +1029,34 @@ mod tests {
                 "line 4: people.b.irc: handle \"x\" is also given to a",
             ),
             ("[bot\n", "line 1"),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 0 13 * * Mon\"\nduration = \"1x\"\n",
+                "line 4: windows.duration: duration \"1x\" is malformed",
+            ),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 13 * * Mon\"\nduration = \"1h\"\n",
+                "line 3: windows.cron: cron expression \"0 13 * * Mon\" is invalid",
+            ),
+            (
+                "[[windows]]\nname = \"swat\"\ncron = \"0 0 13 * * Mon\"\nduration = \"1h\"\ndeployers = [\"zed\"]\n",
+                "line 5: windows.deployers: person \"zed\" is not in [people]",
+            ),
+            (
+                "[train]\ngroups = []\n",
+                "line 2: train.groups: at least one group",
+            ),
+            (
+                "[[pools]]\nname = \"p\"\nmachines = [\"m\"]\ndefault_loan = \"3d\"\nmax_loan = \"2d\"\nquota = 1\nsla_hours = 8\n",
+                "line 4: pools.default_loan: default loan \"3d\" is longer than max_loan",
+            ),
+            (
+                "[[pools]]\nname = \"p\"\nmachines = [\"m\"]\ndefault_loan = \"3d\"\nmax_loan = \"5d\"\nquota = 1\nsla_hours = 8\nworking_hours = \"9-5\"\n",
+                "line 8: pools.working_hours: working hours \"9-5\" are malformed",
+            ),
+            (
+                "[[pools]]\nname = \"p\"\nmachines = [\"m\"]\ndefault_loan = \"3q\"\nmax_loan = \"5d\"\nquota = 1\nsla_hours = 8\n",
+                "line 4: pools.default_loan: duration \"3q\" is malformed",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text).expect_err(text).to_string();

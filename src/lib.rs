@@ -120,6 +120,8 @@ impl Bot {
             router: self.router.clone(),
             health: self.health.clone(),
             timezone: self.config.bot.timezone,
+            settings: self.router.settings().clone(),
+            clock: self.router.clock().clone(),
         }
     }
 

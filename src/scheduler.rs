@@ -20,6 +20,8 @@ use signalbox_commands::{
 };
 use tokio_util::sync::CancellationToken;
 
+use signalbox_commands::window::WindowDef;
+
 use crate::config::Reminder;
 use crate::router::{Router, draft};
 
@@ -64,6 +66,12 @@ impl Scheduler {
                 fired += 1;
             }
         }
+        let windows = self.router.settings().windows.clone();
+        for window in &windows {
+            if self.fire_window(window).await {
+                fired += 1;
+            }
+        }
         fired
     }
 
@@ -81,7 +89,12 @@ impl Scheduler {
             )
         });
         let handoffs = signalbox_commands::oncall::next_wake(self.router.settings(), &state, now);
-        timers.chain(reminders).chain(handoffs).min()
+        let settings = self.router.settings().clone();
+        let windows = settings.windows.iter().filter_map(|w| {
+            let last = state.jobs.last_fired(&window_job(&w.name)).unwrap_or(now);
+            next_fire(&w.schedule, w.timezone, last)
+        });
+        timers.chain(reminders).chain(handoffs).chain(windows).min()
     }
 
     /// Runs until `shutdown`: fires what is due, sleeps until the next
@@ -190,6 +203,67 @@ impl Scheduler {
             false
         })
     }
+}
+
+impl Scheduler {
+    /// A recurring deploy window's start: announces it (re-reading the
+    /// patch queue now) and opens it, recorded with the firing. A start
+    /// missed while the bot was down is taken once at start-up, and
+    /// announced only if the window is still running.
+    async fn fire_window(&self, window: &WindowDef) -> bool {
+        let name = window_job(&window.name);
+        let window = window.clone();
+        let settings = self.router.settings().clone();
+        let resolver = self.router.resolver().clone();
+        let clock = self.router.clock().clone();
+        let result = self
+            .router
+            .ledger()
+            .transact(move |state, history, event_id| {
+                let now = clock.now();
+                let due = match state.jobs.last_fired(&name) {
+                    None => None,
+                    Some(last) => match latest_due(&window.schedule, window.timezone, last, now) {
+                        Some(due) => Some(due),
+                        None => return (None, false),
+                    },
+                };
+                let mut outcome = Outcome::default();
+                if let Some(due) = due
+                    && now < due + window.duration
+                {
+                    let caller = Caller::guest("scheduler");
+                    let ctx = Context {
+                        caller: &caller,
+                        network: Network::Scheduler,
+                        now,
+                        settings: &settings,
+                        history,
+                        event_id,
+                    };
+                    outcome =
+                        signalbox_commands::window::begin(&ctx, &state.windows, &window.name, due);
+                }
+                let announced = !outcome.announce.is_empty();
+                let outcome = outcome.change(Change::Job(JobChange::Fired {
+                    job: name.clone(),
+                    at: due.unwrap_or(now),
+                }));
+                (
+                    draft(outcome, now, Actor::scheduler(&name), &resolver),
+                    announced,
+                )
+            })
+            .await;
+        result.unwrap_or_else(|e| {
+            tracing::error!("deploy window announcement failed: {e}");
+            false
+        })
+    }
+}
+
+fn window_job(name: &str) -> String {
+    format!("window:{name}")
 }
 
 fn job_name(reminder: &Reminder) -> String {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{job, liaison, oncall, status, tree};
+use crate::{job, liaison, loaner, log, oncall, status, train, tree, window};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -68,6 +68,10 @@ pub enum Change {
     Duty(oncall::Change),
     Status(status::Change),
     Liaison(liaison::Change),
+    Train(train::Change),
+    Window(window::Change),
+    Log(log::Change),
+    Loaner(loaner::Change),
 }
 
 impl Change {
@@ -78,6 +82,10 @@ impl Change {
             Change::Duty(_) => Family::Duty,
             Change::Status(_) => Family::Status,
             Change::Liaison(_) => Family::Liaisons,
+            Change::Train(_) => Family::Trains,
+            Change::Window(_) => Family::Windows,
+            Change::Log(_) => Family::Log,
+            Change::Loaner(_) => Family::Loaners,
         }
     }
 }
@@ -90,15 +98,23 @@ pub enum Family {
     Duty,
     Status,
     Liaisons,
+    Trains,
+    Windows,
+    Log,
+    Loaners,
 }
 
 impl Family {
-    pub const ALL: [Family; 5] = [
+    pub const ALL: [Family; 9] = [
         Family::Trees,
         Family::Jobs,
         Family::Duty,
         Family::Status,
         Family::Liaisons,
+        Family::Trains,
+        Family::Windows,
+        Family::Log,
+        Family::Loaners,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -108,6 +124,10 @@ impl Family {
             Family::Duty => "duty",
             Family::Status => "status",
             Family::Liaisons => "liaisons",
+            Family::Trains => "trains",
+            Family::Windows => "windows",
+            Family::Log => "log",
+            Family::Loaners => "loaners",
         }
     }
 }

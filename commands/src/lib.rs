@@ -16,13 +16,17 @@ pub mod help;
 pub mod id;
 pub mod job;
 pub mod liaison;
+pub mod loaner;
+pub mod log;
 pub mod oncall;
 pub mod role;
 pub mod status;
 pub mod task;
+pub mod train;
 pub mod tree;
 pub mod treestatus;
 pub mod when;
+pub mod window;
 pub mod words;
 
 #[cfg(test)]
@@ -71,6 +75,18 @@ pub enum Command {
     /// Open, close and inspect code trees.
     #[command(subcommand)]
     Tree(tree::Tree),
+    /// Start, promote, hold and inspect the deployment train.
+    #[command(subcommand)]
+    Train(train::Train),
+    /// Deploy windows: list them, queue patches, open and close them.
+    #[command(subcommand)]
+    Window(window::Window),
+    /// Write and search the deploy log (`log TEXT…` writes an entry).
+    #[command(subcommand)]
+    Log(log::Log),
+    /// Request, approve, extend and return CI loaner machines.
+    #[command(subcommand)]
+    Loaner(loaner::Loaner),
     /// Who is on shift; overrides, swaps and handoffs.
     #[command(subcommand)]
     Oncall(oncall::Oncall),
@@ -93,6 +109,10 @@ impl Command {
             Command::Who(_) => Permit::Anyone,
             Command::Role(r) => r.permit(),
             Command::Status(s) => s.permit(),
+            Command::Train(t) => t.permit(),
+            Command::Window(w) => w.permit(),
+            Command::Log(l) => l.permit(),
+            Command::Loaner(l) => l.permit(),
         }
     }
 
@@ -107,6 +127,10 @@ impl Command {
             Command::Who(_) => "who".to_string(),
             Command::Role(r) => format!("role {}", r.verb()),
             Command::Status(s) => format!("status {}", s.verb()),
+            Command::Train(t) => format!("train {}", t.verb()),
+            Command::Window(w) => format!("window {}", w.verb()),
+            Command::Log(l) => format!("log {}", l.verb()),
+            Command::Loaner(l) => format!("loaner {}", l.verb()),
         }
     }
 
@@ -121,6 +145,10 @@ impl Command {
             Command::Who(_) => "who",
             Command::Role(_) => "role",
             Command::Status(_) => "status",
+            Command::Train(_) => "train",
+            Command::Window(_) => "window",
+            Command::Log(_) => "log",
+            Command::Loaner(_) => "loaner",
         }
     }
 }
@@ -133,7 +161,14 @@ pub enum Parsed {
 }
 
 /// Families whose bare name runs a default verb (`!tree` is `!tree status`).
-const DEFAULT_VERBS: &[(&str, &str)] = &[("tree", "status"), ("oncall", "who")];
+const DEFAULT_VERBS: &[(&str, &str)] = &[
+    ("tree", "status"),
+    ("train", "status"),
+    ("window", "list"),
+    ("log", "add"),
+    ("loaner", "list"),
+    ("oncall", "who"),
+];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -213,6 +248,12 @@ pub struct Settings {
     pub status_channels: Vec<ChannelAddr>,
     /// Standing topics, restored after an alert when the bot knows no other.
     pub topics: std::collections::BTreeMap<ChannelAddr, String>,
+    /// The train's groups, in promotion order.
+    pub train_groups: Vec<String>,
+    /// Recurring deploy windows.
+    pub windows: Vec<window::WindowDef>,
+    /// Loaner machine pools.
+    pub pools: Vec<loaner::Pool>,
 }
 
 impl Default for Settings {
@@ -227,6 +268,12 @@ impl Default for Settings {
             liaisons: std::collections::BTreeMap::new(),
             status_channels: Vec::new(),
             topics: std::collections::BTreeMap::new(),
+            train_groups: train::DEFAULT_GROUPS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            windows: Vec::new(),
+            pools: Vec::new(),
         }
     }
 }
@@ -334,6 +381,14 @@ pub struct State {
     pub status: status::StatusState,
     #[serde(default)]
     pub liaisons: liaison::Liaisons,
+    #[serde(default)]
+    pub trains: train::Trains,
+    #[serde(default)]
+    pub windows: window::Windows,
+    #[serde(default)]
+    pub log: log::Logs,
+    #[serde(default)]
+    pub loaners: loaner::Loaners,
 }
 
 impl State {
@@ -345,6 +400,10 @@ impl State {
                 Change::Duty(c) => self.duty.apply(event, c),
                 Change::Status(c) => self.status.apply(event, c),
                 Change::Liaison(c) => self.liaisons.apply(event, c),
+                Change::Train(c) => self.trains.apply(event, c),
+                Change::Window(c) => self.windows.apply(event, c),
+                Change::Log(c) => self.log.apply(event, c),
+                Change::Loaner(c) => self.loaners.apply(event, c),
             }
         }
     }
@@ -357,6 +416,10 @@ impl State {
             Family::Duty => serde_json::to_value(&self.duty),
             Family::Status => serde_json::to_value(&self.status),
             Family::Liaisons => serde_json::to_value(&self.liaisons),
+            Family::Trains => serde_json::to_value(&self.trains),
+            Family::Windows => serde_json::to_value(&self.windows),
+            Family::Log => serde_json::to_value(&self.log),
+            Family::Loaners => serde_json::to_value(&self.loaners),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -373,13 +436,20 @@ impl State {
             Family::Duty => self.duty = serde_json::from_value(value)?,
             Family::Status => self.status = serde_json::from_value(value)?,
             Family::Liaisons => self.liaisons = serde_json::from_value(value)?,
+            Family::Trains => self.trains = serde_json::from_value(value)?,
+            Family::Windows => self.windows = serde_json::from_value(value)?,
+            Family::Log => self.log = serde_json::from_value(value)?,
+            Family::Loaners => self.loaners = serde_json::from_value(value)?,
         }
         Ok(())
     }
 
     /// The one-shot timers the state asks for, with their instants.
     pub fn timers(&self) -> Vec<(DateTime<Utc>, Job)> {
-        self.trees.timers()
+        let mut timers = self.trees.timers();
+        timers.extend(self.windows.timers());
+        timers.extend(self.loaners.timers());
+        timers
     }
 }
 
@@ -397,6 +467,22 @@ pub enum Job {
     Handoff {
         rotation: String,
     },
+    /// A one-off deploy window's start.
+    WindowStart {
+        window: String,
+    },
+    /// A loan's reminder `hours` before it expires (24 and 1).
+    LoanerRemind {
+        id: u64,
+        hours: u32,
+    },
+    LoanerExpire {
+        id: u64,
+    },
+    /// A request pending past its pool's SLA.
+    LoanerOverdue {
+        id: u64,
+    },
 }
 
 impl Job {
@@ -406,6 +492,10 @@ impl Job {
             Job::TreeWarn { tree } => format!("tree-warn:{tree}"),
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
             Job::Handoff { rotation } => format!("handoff:{rotation}"),
+            Job::WindowStart { window } => format!("window:{window}"),
+            Job::LoanerRemind { id, hours } => format!("loaner-remind-{hours}h:{id}"),
+            Job::LoanerExpire { id } => format!("loaner-expire:{id}"),
+            Job::LoanerOverdue { id } => format!("loaner-overdue:{id}"),
         }
     }
 }
@@ -431,6 +521,10 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Who(w) => liaison::who(w, ctx, state),
         Command::Role(r) => liaison::handle(r, ctx),
         Command::Status(s) => status::handle(s, ctx, &state.status),
+        Command::Train(t) => train::handle(t, ctx, &state.trains),
+        Command::Window(w) => window::handle(w, ctx, &state.windows),
+        Command::Log(l) => log::handle(l, ctx, state),
+        Command::Loaner(l) => loaner::handle(l, ctx, &state.loaners),
     }
 }
 
@@ -439,6 +533,10 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
+        Job::WindowStart { .. } => window::run_job(job, ctx, &state.windows),
+        Job::LoanerRemind { .. } | Job::LoanerExpire { .. } | Job::LoanerOverdue { .. } => {
+            loaner::run_job(job, ctx, &state.loaners)
+        }
     }
 }
 

@@ -83,6 +83,8 @@ pub enum Permit {
     Identified,
     /// A known person holding this role (or admin).
     Role(Role),
+    /// A known person holding any one of these roles (or admin).
+    AnyRole(&'static [Role]),
 }
 
 /// The caller as the core sees them: who, and which roles they hold right now
@@ -148,6 +150,30 @@ impl Caller {
             Permit::Identified => refuse(Need::Identified),
             Permit::Role(role) if self.has(role) => Ok(()),
             Permit::Role(role) => refuse(Need::Role(vec![role])),
+            Permit::AnyRole(roles) if roles.iter().any(|r| self.has(*r)) => Ok(()),
+            Permit::AnyRole(roles) => refuse(Need::Role(roles.to_vec())),
+        }
+    }
+
+    /// The refusal for a handler-level check ("the requester or ciduty"):
+    /// `action` needs `role`, and `why` says why the caller is not exempt.
+    pub fn refuse(&self, action: &str, role: Role, why: &str) -> Error {
+        let roles = if self.roles.is_empty() {
+            "holds no role".to_string()
+        } else {
+            format!(
+                "holds {}",
+                self.roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Error::Permission {
+            action: action.to_string(),
+            need: Need::Role(vec![role]),
+            who: format!("{} {why} and {roles}", self.name()),
         }
     }
 }

@@ -125,14 +125,15 @@ impl TaskPatterns {
     }
 
     /// `text` with the links of its tasks appended: `… (T123 https://…)`.
-    /// References that are already URLs are left as they are.
+    /// References that are already URLs, or whose link the text already
+    /// holds (a summary that links each line), are left as they are.
     pub fn linkify(&self, text: &str) -> String {
         let links: Vec<String> = self
             .find(text)
             .into_iter()
             .filter_map(|r| {
                 r.url
-                    .filter(|u| *u != r.id)
+                    .filter(|u| *u != r.id && !text.contains(u.as_str()))
                     .map(|u| format!("{} {u}", r.id))
             })
             .collect();

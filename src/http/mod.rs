@@ -2,6 +2,7 @@
 //! health check, and the status board. Every read comes from the ledger's
 //! latest durable state, so what HTTP shows was acknowledged.
 
+pub mod api;
 pub mod audit;
 pub mod dashboard;
 pub mod oncall;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub router: Arc<crate::router::Router>,
     pub health: HealthBoard,
     pub timezone: chrono_tz::Tz,
+    pub settings: Arc<signalbox_commands::Settings>,
+    pub clock: Arc<dyn crate::clock::Clock>,
 }
 
 pub fn routes(state: AppState) -> Routes {
@@ -38,6 +41,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
+        .merge(api::routes())
         .with_state(Arc::new(state))
 }
 
