@@ -541,8 +541,8 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
 }
 
 /// What is still open, for a handoff digest: each family adds its items.
-/// `_until` is the end of the incoming shift (for items due within it).
-pub fn open_items(ctx: &Context, state: &State, _until: DateTime<Utc>) -> Vec<String> {
+/// `until` is the end of the incoming shift (for items due within it).
+pub fn open_items(ctx: &Context, state: &State, until: DateTime<Utc>) -> Vec<String> {
     let tz = ctx.settings.timezone;
     let mut items = Vec::new();
     for tree in state.trees.trees.values() {
@@ -559,6 +559,45 @@ pub fn open_items(ctx: &Context, state: &State, _until: DateTime<Utc>) -> Vec<St
                 c.reason
             ));
         }
+    }
+    if let Some(train) = &state.trains.current
+        && let Some(hold) = &train.hold
+    {
+        let tasks: Vec<&str> = hold.tasks.iter().map(|t| t.id.as_str()).collect();
+        items.push(format!(
+            "train {} held at {} for {} on {}: {}",
+            train.version,
+            train.group,
+            when::format_duration(ctx.now - hold.since),
+            tasks.join(", "),
+            hold.reason
+        ));
+    }
+    for r in state.loaners.requests.values() {
+        match r.status {
+            loaner::Status::Pending => items.push(format!(
+                "loaner request #{} pending from {} ({}){}",
+                r.id,
+                r.requester,
+                r.pool,
+                if r.overdue { " — OVERDUE" } else { "" }
+            )),
+            loaner::Status::Active if r.expires.is_some_and(|e| e <= until) => items.push(format!(
+                "loaner #{} ({}) of {} expires {}",
+                r.id,
+                r.machine.as_deref().unwrap_or("?"),
+                r.requester,
+                when::format_instant(r.expires.expect("checked above"), tz)
+            )),
+            _ => {}
+        }
+    }
+    for w in window::upcoming(ctx, &state.windows, ctx.now, until) {
+        items.push(format!(
+            "deploy window {} at {}",
+            w.name,
+            when::format_instant(w.start, tz)
+        ));
     }
     if let Some(alert) = &state.status.alert {
         items.push(format!(
