@@ -110,6 +110,8 @@ impl Bot {
             ledger: self.ledger.clone(),
             health: self.health.clone(),
             timezone: self.config.bot.timezone,
+            #[cfg(feature = "slack")]
+            slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),
         }
     }
 

@@ -2,6 +2,8 @@
 //! health check, and the status board. Every read comes from the ledger's
 //! latest durable state, so what HTTP shows was acknowledged.
 
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -23,14 +25,19 @@ pub struct AppState {
     pub ledger: Ledger,
     pub health: HealthBoard,
     pub timezone: chrono_tz::Tz,
+    /// Slack's HTTP mode, when configured.
+    #[cfg(feature = "slack")]
+    pub slack: Option<Arc<slack::Endpoint>>,
 }
 
 pub fn routes(state: AppState) -> Routes {
-    Routes::new()
+    let routes = Routes::new()
         .route("/", get(board))
         .route("/healthz", get(healthz))
-        .merge(treestatus::routes())
-        .with_state(Arc::new(state))
+        .merge(treestatus::routes());
+    #[cfg(feature = "slack")]
+    let routes = routes.merge(slack::routes());
+    routes.with_state(Arc::new(state))
 }
 
 /// Serves until `shutdown`.

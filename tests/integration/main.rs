@@ -5,8 +5,10 @@
 mod common;
 mod durability;
 mod export;
+mod fake_slack;
 mod http;
 mod ledger;
 mod malformed;
 mod scheduler;
+mod slack;
 mod trees;
