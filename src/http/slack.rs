@@ -187,20 +187,19 @@ fn verified<'a>(
     app: &'a AppState,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<&'a Endpoint, Response> {
+) -> Result<&'a Endpoint, (StatusCode, String)> {
     let Some(endpoint) = app.slack.as_deref() else {
         return Err((
             StatusCode::NOT_FOUND,
-            "slack http mode is not configured (adapters.slack.mode = \"http\")",
-        )
-            .into_response());
+            "slack http mode is not configured (adapters.slack.mode = \"http\")".to_string(),
+        ));
     };
     let now = chrono::Utc::now().timestamp();
     match endpoint.verifier.verify(headers, body, now) {
         Ok(()) => Ok(endpoint),
         Err(refused) => {
             tracing::warn!("slack request refused: {refused}");
-            Err((StatusCode::UNAUTHORIZED, format!("refused: {refused}")).into_response())
+            Err((StatusCode::UNAUTHORIZED, format!("refused: {refused}")))
         }
     }
 }
@@ -212,7 +211,7 @@ async fn commands(
 ) -> Response {
     let endpoint = match verified(&app, &headers, &body) {
         Ok(e) => e,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let command: SlashCommand = match serde_urlencoded::from_bytes(&body) {
         Ok(c) => c,
@@ -229,7 +228,7 @@ async fn commands(
 async fn events(Extract(app): Extract<Arc<AppState>>, headers: HeaderMap, body: Bytes) -> Response {
     let endpoint = match verified(&app, &headers, &body) {
         Ok(e) => e,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let value: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -261,7 +260,7 @@ async fn interactions(
 ) -> Response {
     match verified(&app, &headers, &body) {
         Ok(_) => StatusCode::OK.into_response(),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.into_response(),
     }
 }
 

@@ -60,6 +60,7 @@ pub(super) async fn run<H: Connect + Clone + Send + Sync + 'static>(
     shutdown: &CancellationToken,
 ) {
     let mut backoff = first_backoff;
+    health.set(Network::Slack, "connecting", None);
     while !shutdown.is_cancelled() {
         let mut hello = false;
         match session(core, client, token, health, shutdown, &mut hello).await {
