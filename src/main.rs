@@ -132,9 +132,11 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
+        // Without any platform feature there is no platform to match.
+        #[allow(unreachable_code, unused_variables)]
         Cmd::Manifest { platform, config } => {
             let config = config.as_deref().map(load).transpose()?;
-            let manifest = match platform {
+            let manifest: serde_json::Value = match platform {
                 #[cfg(feature = "slack")]
                 Platform::Slack => signalbox::adapter::slack::app_manifest(config.as_ref()),
             };

@@ -5,10 +5,12 @@
 mod common;
 mod durability;
 mod export;
+#[cfg(feature = "slack")]
 mod fake_slack;
 mod http;
 mod ledger;
 mod malformed;
 mod scheduler;
+#[cfg(feature = "slack")]
 mod slack;
 mod trees;
