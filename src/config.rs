@@ -60,6 +60,10 @@ impl fmt::Display for Problems {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -319,7 +323,10 @@ pub struct WindowConfig {
 /// defined beside its adapter, present only when the network is configured.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Adapters {}
+pub struct Adapters {
+    #[cfg(feature = "slack")]
+    pub slack: Option<crate::adapter::slack::Config>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -585,6 +592,10 @@ impl Config {
                     }),
                 }
             }
+        }
+        #[cfg(feature = "slack")]
+        if let Some(slack) = &mut self.adapters.slack {
+            problems.extend(slack.check(text, base));
         }
         let mut tree_names = std::collections::HashSet::new();
         for name in &self.trees.names {
@@ -938,7 +949,7 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
     })
 }
 
-fn find_key_line(text: &str, key: &str) -> Option<usize> {
+pub(crate) fn find_key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             l.trim_start()

@@ -122,6 +122,8 @@ impl Bot {
             timezone: self.config.bot.timezone,
             settings: self.router.settings().clone(),
             clock: self.router.clock().clone(),
+            #[cfg(feature = "slack")]
+            slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),
         }
     }
 

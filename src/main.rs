@@ -37,6 +37,14 @@ enum Cmd {
     },
     /// Check a config file; prints every problem with its key and line.
     CheckConfig { path: PathBuf },
+    /// Print a platform's app manifest, generated from the command definitions.
+    Manifest {
+        platform: Platform,
+        /// Take command names, mode and public URL from this config
+        /// (default: the built-in defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Write the whole state as JSON to stdout.
     Export {
         #[arg(long, default_value = "config.toml")]
@@ -51,11 +59,19 @@ enum Cmd {
     },
 }
 
+/// A platform with an app manifest.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Platform {
+    /// The Slack app manifest (JSON): slash commands, scopes, events.
+    #[cfg(feature = "slack")]
+    Slack,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. }
+        Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. } | Cmd::Manifest { .. }
     );
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG").unwrap_or_else(|_| {
@@ -116,6 +132,16 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
+        // Without any platform feature there is no platform to match.
+        #[allow(unreachable_code, unused_variables)]
+        Cmd::Manifest { platform, config } => {
+            let config = config.as_deref().map(load).transpose()?;
+            let manifest: serde_json::Value = match platform {
+                #[cfg(feature = "slack")]
+                Platform::Slack => signalbox::adapter::slack::app_manifest(config.as_ref()),
+            };
+            println!("{}", serde_json::to_string_pretty(&manifest)?);
+        }
         Cmd::Export { config } => {
             let config = load(&config)?;
             let ledger = Ledger::open(&config.bot.data_dir)?;

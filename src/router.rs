@@ -162,13 +162,23 @@ impl Router {
 
     /// Handles one message; the reply to send back, if it was for the bot.
     pub async fn dispatch(&self, msg: &Inbound) -> Option<String> {
+        self.dispatch_detailed(msg).await.map(|reply| reply.text)
+    }
+
+    /// Like [`Router::dispatch`], but says whether the reply is a refusal
+    /// (a usage error, a missing role, an unknown name), for networks that
+    /// show refusals privately (Slack's ephemeral messages).
+    pub async fn dispatch_detailed(&self, msg: &Inbound) -> Option<Reply> {
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
             let explicit = msg
                 .text
                 .trim_start()
                 .starts_with(self.settings.prefix.as_str());
-            return explicit.then(|| format!("empty command; try {}help", self.settings.prefix));
+            return explicit.then(|| Reply {
+                text: format!("empty command; try {}help", self.settings.prefix),
+                refused: true,
+            });
         }
         match self
             .limiter
@@ -177,17 +187,26 @@ impl Router {
             Verdict::Allow => {}
             Verdict::Drop => return None,
             Verdict::Refuse(wait) => {
-                return Some(format!(
-                    "slow down: too many commands from \"{}\"; try again in {}s",
-                    msg.user,
-                    wait.as_secs().max(1)
-                ));
+                return Some(Reply {
+                    text: format!(
+                        "slow down: too many commands from \"{}\"; try again in {}s",
+                        msg.user,
+                        wait.as_secs().max(1)
+                    ),
+                    refused: true,
+                });
             }
         }
         match self.execute(msg, text).await {
-            Ok(reply) => Some(reply),
+            Ok(text) => Some(Reply {
+                text,
+                refused: false,
+            }),
             Err(Refusal::Duplicate) => None,
-            Err(Refusal::Message(message)) => Some(message),
+            Err(Refusal::Message(text)) => Some(Reply {
+                text,
+                refused: true,
+            }),
         }
     }
 
@@ -284,6 +303,15 @@ impl Router {
             ))),
         }
     }
+}
+
+/// The answer to a message addressed to the bot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// The command was refused (usage, permission, not found, conflict,
+    /// invalid input) and changed nothing.
+    pub refused: bool,
 }
 
 /// Why a message got no ordinary reply.

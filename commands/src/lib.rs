@@ -18,6 +18,7 @@ pub mod job;
 pub mod liaison;
 pub mod loaner;
 pub mod log;
+pub mod manifest;
 pub mod oncall;
 pub mod role;
 pub mod status;

@@ -4,6 +4,8 @@
 //! restarts an adapter that fails, with backoff, without touching the others.
 
 pub mod console;
+#[cfg(feature = "slack")]
+pub mod slack;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -94,7 +96,15 @@ pub fn start_configured(
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // Each network feature adds its adapter here when its table is present.
-    let adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[allow(unused_mut)]
+    let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[cfg(feature = "slack")]
+    if let Some(config) = &bot.config.adapters.slack {
+        match slack::HttpsSlack::from_config(config, bot.router.clone(), bot.health.clone()) {
+            Ok(adapter) => adapters.push(Arc::new(adapter)),
+            Err(e) => tracing::error!("slack adapter not started: {e}"),
+        }
+    }
     let mut tasks = Vec::new();
     for adapter in adapters {
         tasks.push(bot.deliver(adapter.clone(), shutdown));

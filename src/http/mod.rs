@@ -6,6 +6,8 @@ pub mod api;
 pub mod audit;
 pub mod dashboard;
 pub mod oncall;
+#[cfg(feature = "slack")]
+pub mod slack;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -30,10 +32,13 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     pub settings: Arc<signalbox_commands::Settings>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Slack's HTTP mode, when configured.
+    #[cfg(feature = "slack")]
+    pub slack: Option<Arc<slack::Endpoint>>,
 }
 
 pub fn routes(state: AppState) -> Routes {
-    Routes::new()
+    let routes = Routes::new()
         .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -41,8 +46,10 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
-        .merge(api::routes())
-        .with_state(Arc::new(state))
+        .merge(api::routes());
+    #[cfg(feature = "slack")]
+    let routes = routes.merge(slack::routes());
+    routes.with_state(Arc::new(state))
 }
 
 /// Serves until `shutdown`.

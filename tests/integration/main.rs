@@ -8,6 +8,8 @@ mod common;
 mod deploylog;
 mod durability;
 mod export;
+#[cfg(feature = "slack")]
+mod fake_slack;
 mod faults;
 mod http;
 mod ledger;
@@ -16,6 +18,8 @@ mod malformed;
 mod oncall;
 mod openapi;
 mod scheduler;
+#[cfg(feature = "slack")]
+mod slack;
 mod train;
 mod trees;
 mod treestatus;

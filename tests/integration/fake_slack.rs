@@ -1,0 +1,335 @@
+//! A fake Slack on loopback that speaks the documented wire formats: the Web
+//! API methods the adapter uses (`POST /api/METHOD`, JSON, bearer token),
+//! `response_url` hooks (`POST /hooks/N`), and a Socket Mode websocket
+//! (handed out by `apps.connections.open`) that greets with `hello`, pushes
+//! envelopes, records acknowledgements, and sends `disconnect`.
+//!
+//! It records every call so tests can assert what the bot said, where, and
+//! how often; `rate_limit_next` makes the next `chat.postMessage` calls
+//! answer 429 with `Retry-After: 1`, as Slack does.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+/// One Web API call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub token: String,
+    pub body: Value,
+    pub at: Instant,
+    /// The status the fake answered with.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Shared {
+    calls: Mutex<Vec<Call>>,
+    hooks: Mutex<Vec<(String, Value)>>,
+    rate_limited: AtomicUsize,
+    connections: AtomicUsize,
+    acks: Mutex<Vec<String>>,
+    current: Mutex<Option<mpsc::UnboundedSender<Message>>>,
+    ws: Mutex<Option<SocketAddr>>,
+}
+
+pub struct FakeSlack {
+    pub api: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let shared = Arc::new(Shared::default());
+        let stop = CancellationToken::new();
+        let ws = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind ws");
+        *shared.ws.lock().expect("lock") = Some(ws.local_addr().expect("ws addr"));
+        tokio::spawn(serve_ws(ws, shared.clone(), stop.clone()));
+        let http = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind api");
+        let api = http.local_addr().expect("api addr");
+        let app = axum::Router::new()
+            .route("/api/{method}", post(web_api))
+            .route("/hooks/{id}", post(hook))
+            .with_state(shared.clone());
+        let until = stop.clone();
+        tokio::spawn(async move {
+            let _ = axum::serve(http, app)
+                .with_graceful_shutdown(until.cancelled_owned())
+                .await;
+        });
+        FakeSlack { api, shared, stop }
+    }
+
+    /// The Web API base URL to configure.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api", self.api)
+    }
+
+    /// A `response_url` for one command.
+    pub fn hook_url(&self, id: &str) -> String {
+        format!("http://{}/hooks/{id}", self.api)
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.shared
+            .calls
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// Bodies posted to one `response_url`.
+    pub fn hook(&self, id: &str) -> Vec<Value> {
+        self.shared
+            .hooks
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(h, _)| h == id)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn acks(&self) -> Vec<String> {
+        self.shared.acks.lock().expect("lock").clone()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    pub fn rate_limit_next(&self, n: usize) {
+        self.shared.rate_limited.store(n, Ordering::SeqCst);
+    }
+
+    /// Sends a frame on the current Socket Mode connection.
+    pub fn push(&self, envelope: Value) {
+        let current = self.shared.current.lock().expect("lock");
+        let sender = current.as_ref().expect("a socket mode connection is open");
+        sender
+            .send(Message::Text(envelope.to_string().into()))
+            .expect("connection task alive");
+    }
+
+    /// A `slash_commands` envelope, its `response_url` named after its id.
+    pub fn slash(&self, envelope_id: &str, command: &str, text: &str, user: &str, channel: &str) {
+        self.push(json!({
+            "type": "slash_commands",
+            "envelope_id": envelope_id,
+            "accepts_response_payload": true,
+            "payload": {
+                "token": "legacy",
+                "team_id": "T0TEAM",
+                "team_domain": "example",
+                "channel_id": channel,
+                "channel_name": "ops",
+                "user_id": user,
+                "user_name": "display names are never used",
+                "command": command,
+                "text": text,
+                "api_app_id": "A0APP",
+                "is_enterprise_install": "false",
+                "response_url": self.hook_url(envelope_id),
+                "trigger_id": format!("trigger.{envelope_id}"),
+            },
+        }));
+    }
+
+    /// An `events_api` envelope carrying one event.
+    pub fn event(&self, envelope_id: &str, event_id: &str, event: Value) {
+        self.push(json!({
+            "type": "events_api",
+            "envelope_id": envelope_id,
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": "",
+            "payload": {
+                "token": "legacy",
+                "team_id": "T0TEAM",
+                "api_app_id": "A0APP",
+                "type": "event_callback",
+                "event_id": event_id,
+                "event_time": 1_700_000_000,
+                "event": event,
+            },
+        }));
+    }
+
+    /// Slack's `disconnect` envelope, then the socket closes.
+    pub fn disconnect(&self) {
+        self.push(json!({
+            "type": "disconnect",
+            "reason": "refresh_requested",
+            "debug_info": { "host": "fake-slack" },
+        }));
+        let current = self.shared.current.lock().expect("lock").take();
+        if let Some(sender) = current {
+            let _ = sender.send(Message::Close(None));
+        }
+    }
+}
+
+async fn serve_ws(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: CancellationToken) {
+    loop {
+        let stream = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(_) => return,
+            },
+        };
+        let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+            continue;
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+        let hello = json!({
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": { "host": "fake-slack", "approximate_connection_time": 3600 },
+            "connection_info": { "app_id": "A0APP" },
+        });
+        tx.send(Message::Text(hello.to_string().into()))
+            .expect("receiver alive");
+        *shared.current.lock().expect("lock") = Some(tx);
+        shared.connections.fetch_add(1, Ordering::SeqCst);
+        let shared = shared.clone();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut write, mut read) = ws.split();
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    out = rx.recv() => match out {
+                        Some(Message::Close(frame)) => {
+                            let _ = write.send(Message::Close(frame)).await;
+                            return;
+                        }
+                        Some(message) => {
+                            if write.send(message).await.is_err() {
+                                return;
+                            }
+                        }
+                        None => return,
+                    },
+                    incoming = read.next() => match incoming {
+                        Some(Ok(Message::Text(text))) => {
+                            let ack: Value = serde_json::from_str(text.as_str()).expect("acks are JSON");
+                            let id = ack["envelope_id"].as_str().expect("ack names its envelope");
+                            shared.acks.lock().expect("lock").push(id.to_string());
+                        }
+                        Some(Ok(_)) => {}
+                        _ => return,
+                    },
+                }
+            }
+        });
+    }
+}
+
+async fn web_api(
+    State(shared): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim_start_matches("Bearer ")
+        .to_string();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let limited = method == "chat.postMessage"
+        && shared
+            .rate_limited
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    let (status, answer) = if limited {
+        (429, json!({ "ok": false, "error": "ratelimited" }))
+    } else {
+        (200, answer(&shared, &method, &token, &body))
+    };
+    shared.calls.lock().expect("lock").push(Call {
+        method,
+        token,
+        body,
+        at: Instant::now(),
+        status,
+    });
+    if limited {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            Json(answer),
+        )
+            .into_response();
+    }
+    Json(answer).into_response()
+}
+
+fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
+    let ts = "1700000000.000100";
+    match method {
+        "apps.connections.open" if token.starts_with("xapp-") => {
+            let ws = shared.ws.lock().expect("lock").expect("ws listening");
+            json!({ "ok": true, "url": format!("ws://{ws}/link/?ticket=fake") })
+        }
+        "apps.connections.open" => json!({ "ok": false, "error": "not_allowed_token_type" }),
+        _ if !token.starts_with("xoxb-") => json!({ "ok": false, "error": "invalid_auth" }),
+        "chat.postMessage" => json!({
+            "ok": true,
+            "channel": body["channel"],
+            "ts": ts,
+            "message": { "ts": ts, "text": body["text"], "type": "message" },
+        }),
+        "chat.postEphemeral" => json!({ "ok": true, "message_ts": ts }),
+        "conversations.open" => {
+            let user = body["users"]
+                .as_array()
+                .and_then(|u| u.first())
+                .and_then(Value::as_str)
+                .or_else(|| body["users"].as_str())
+                .unwrap_or("nobody");
+            json!({ "ok": true, "channel": { "id": format!("D{user}") } })
+        }
+        "conversations.setTopic" => json!({ "ok": true, "topic": body["topic"] }),
+        _ => json!({ "ok": false, "error": "unknown_method" }),
+    }
+}
+
+async fn hook(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(body): Json<Value>,
+) -> &'static str {
+    shared.hooks.lock().expect("lock").push((id, body));
+    "ok"
+}
