@@ -58,6 +58,10 @@ impl fmt::Display for Problems {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -119,7 +123,10 @@ pub struct Config {
 /// defined beside its adapter, present only when the network is configured.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Adapters {}
+pub struct Adapters {
+    #[cfg(feature = "discord")]
+    pub discord: Option<crate::adapter::discord::Config>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -402,6 +409,16 @@ impl Config {
                     line: at(task.pattern.span()),
                     key: "tasks.pattern".into(),
                     message: e.to_string(),
+                });
+            }
+        }
+        #[cfg(feature = "discord")]
+        if let Some(discord) = &mut self.adapters.discord {
+            for (key, message) in discord.check(base) {
+                problems.push(Problem {
+                    line: find_key_line(text, key),
+                    key: format!("adapters.discord.{key}"),
+                    message,
                 });
             }
         }

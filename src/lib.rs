@@ -42,6 +42,10 @@ pub struct Bot {
     pub ledger: Ledger,
     pub router: Arc<Router>,
     pub health: HealthBoard,
+    /// The Discord adapter, shared by the gateway and the HTTP interactions
+    /// endpoint.
+    #[cfg(feature = "discord")]
+    pub discord: Option<Arc<adapter::discord::Discord>>,
 }
 
 impl Bot {
@@ -61,11 +65,21 @@ impl Bot {
             config.bot.name.clone(),
             clock,
         ));
+        #[cfg(feature = "discord")]
+        let discord = match config.adapters.discord.clone() {
+            Some(c) => Some(Arc::new(
+                adapter::discord::Discord::new(c, router.clone())
+                    .map_err(|e| anyhow::anyhow!("adapters.discord: {e}"))?,
+            )),
+            None => None,
+        };
         let bot = Bot {
             config,
             ledger,
             router,
             health: HealthBoard::default(),
+            #[cfg(feature = "discord")]
+            discord,
         };
         bot.ensure_trees().await?;
         Ok(bot)
@@ -110,6 +124,8 @@ impl Bot {
             ledger: self.ledger.clone(),
             health: self.health.clone(),
             timezone: self.config.bot.timezone,
+            #[cfg(feature = "discord")]
+            discord: self.discord.clone(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use signalbox::config::Config;
 use signalbox::ledger::{Export, Ledger};
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,8 @@ enum Cmd {
         #[arg(long, default_value = "config.toml")]
         config: PathBuf,
     },
+    /// Print a network's command manifest, generated from the command definitions.
+    Manifest { target: ManifestTarget },
     /// Restore an export (from FILE or stdin) into an empty data directory.
     Import {
         #[arg(long, default_value = "config.toml")]
@@ -51,11 +53,19 @@ enum Cmd {
     },
 }
 
+/// Networks with native commands.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ManifestTarget {
+    /// The application-command JSON for a bulk overwrite
+    /// (`PUT /applications/{id}/commands`).
+    Discord,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let quiet = matches!(
         cli.command,
-        Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. }
+        Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. } | Cmd::Manifest { .. }
     );
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG").unwrap_or_else(|_| {
@@ -115,6 +125,14 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
                 eprintln!("{problems}");
                 return Ok(ExitCode::FAILURE);
             }
+        },
+        Cmd::Manifest { target } => match target {
+            ManifestTarget::Discord => println!(
+                "{}",
+                serde_json::to_string_pretty(
+                    &signalbox_commands::manifest::discord::application_commands()
+                )?
+            ),
         },
         Cmd::Export { config } => {
             let config = load(&config)?;

@@ -32,6 +32,15 @@ pub struct Inbound {
     pub id: Option<String>,
 }
 
+/// A reply to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// The command did not run: a usage error, a permission refusal, an
+    /// unknown name, a conflict, bad input, or the ledger failing.
+    pub refused: bool,
+}
+
 /// Turns the core's audiences into concrete destinations.
 #[derive(Debug, Clone)]
 pub struct Resolver {
@@ -150,18 +159,34 @@ impl Router {
 
     /// Handles one message; the reply to send back, if it was for the bot.
     pub async fn dispatch(&self, msg: &Inbound) -> Option<String> {
+        self.dispatch_detailed(msg).await.map(|reply| reply.text)
+    }
+
+    /// Like [`Router::dispatch`], and says whether the reply is a refusal, for
+    /// networks that show those only to the caller (Discord's ephemeral
+    /// answers).
+    pub async fn dispatch_detailed(&self, msg: &Inbound) -> Option<Reply> {
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
             let explicit = msg
                 .text
                 .trim_start()
                 .starts_with(self.settings.prefix.as_str());
-            return explicit.then(|| format!("empty command; try {}help", self.settings.prefix));
+            return explicit.then(|| Reply {
+                text: format!("empty command; try {}help", self.settings.prefix),
+                refused: true,
+            });
         }
         match self.execute(msg, text).await {
-            Ok(reply) => Some(reply),
+            Ok(text) => Some(Reply {
+                text,
+                refused: false,
+            }),
             Err(Refusal::Duplicate) => None,
-            Err(Refusal::Message(message)) => Some(message),
+            Err(Refusal::Message(text)) => Some(Reply {
+                text,
+                refused: true,
+            }),
         }
     }
 

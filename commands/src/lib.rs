@@ -15,6 +15,7 @@ pub mod event;
 pub mod help;
 pub mod id;
 pub mod job;
+pub mod manifest;
 pub mod role;
 pub mod task;
 pub mod tree;

@@ -4,6 +4,8 @@
 //! restarts an adapter that fails, with backoff, without touching the others.
 
 pub mod console;
+#[cfg(feature = "discord")]
+pub mod discord;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -90,7 +92,10 @@ pub fn start_configured(
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // Each network feature adds its adapter here when its table is present.
-    let adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[allow(unused_mut)]
+    let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[cfg(feature = "discord")]
+    adapters.extend(bot.discord.clone().map(|d| d as Arc<dyn Adapter>));
     let mut tasks = Vec::new();
     for adapter in adapters {
         tasks.push(bot.deliver(adapter.clone(), shutdown));

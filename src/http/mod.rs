@@ -2,6 +2,8 @@
 //! health check, and the status board. Every read comes from the ledger's
 //! latest durable state, so what HTTP shows was acknowledged.
 
+#[cfg(feature = "discord")]
+pub mod discord;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -23,14 +25,18 @@ pub struct AppState {
     pub ledger: Ledger,
     pub health: HealthBoard,
     pub timezone: chrono_tz::Tz,
+    #[cfg(feature = "discord")]
+    pub discord: Option<Arc<crate::adapter::discord::Discord>>,
 }
 
 pub fn routes(state: AppState) -> Routes {
-    Routes::new()
+    let routes = Routes::new()
         .route("/", get(board))
         .route("/healthz", get(healthz))
-        .merge(treestatus::routes())
-        .with_state(Arc::new(state))
+        .merge(treestatus::routes());
+    #[cfg(feature = "discord")]
+    let routes = routes.merge(discord::routes());
+    routes.with_state(Arc::new(state))
 }
 
 /// Serves until `shutdown`.

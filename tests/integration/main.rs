@@ -3,8 +3,12 @@
 //! 127.0.0.1:0. One binary, a module per area.
 
 mod common;
+#[cfg(feature = "discord")]
+mod discord;
 mod durability;
 mod export;
+#[cfg(feature = "discord")]
+mod fake_discord;
 mod http;
 mod ledger;
 mod malformed;
