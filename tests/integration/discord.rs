@@ -339,7 +339,10 @@ async fn a_dropped_gateway_resumes_without_losing_or_doubling() {
     assert_eq!(event_count(&h.bot), before, "the redelivered close ran once");
     assert_eq!(tree_status(&h.bot, "autoland"), Status::Open);
     assert_eq!(h.fake.identifies(), 1, "resumed, not re-identified");
-    assert!(h.fake.heartbeats() >= 1, "the bot heartbeats and gets ACKs");
+    h.fake
+        .until("a heartbeat on the resumed session", |f| f.heartbeats() >= 1)
+        .await;
+    assert!(h.fake.connected(), "heartbeats were ACKed: the session stays up");
 }
 
 #[tokio::test]

@@ -374,7 +374,7 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
                 .into_iter()
                 .enumerate()
                 .map(|(i, mut c)| {
-                    c["id"] = json!((id * 100 + i as u64).to_string());
+                    c["id"] = json!(format!("{}", id + 1000 + i as u64));
                     c["application_id"] = json!(app);
                     c["version"] = json!("1");
                     c["default_member_permissions"] = Value::Null;
