@@ -170,8 +170,13 @@ impl Config {
                     ))
                 }
             }
-            Some(t) if t.expose().trim().is_empty() || t.expose().chars().any(char::is_whitespace) => {
-                problems.push(("bot_token", "the bot token is empty or has spaces".to_string()))
+            Some(t)
+                if t.expose().trim().is_empty() || t.expose().chars().any(char::is_whitespace) =>
+            {
+                problems.push((
+                    "bot_token",
+                    "the bot token is empty or has spaces".to_string(),
+                ))
             }
             Some(_) => {}
         }
@@ -203,11 +208,12 @@ impl Config {
     }
 
     fn http(&self) -> Http {
-        let builder =
-            HttpBuilder::new(self.token()).application_id(self.application_id.0.into());
+        let builder = HttpBuilder::new(self.token()).application_id(self.application_id.0.into());
         match &self.api_url {
             // serenity sends REST to the proxy only with its own limiter off.
-            Some(url) => builder.proxy(url.trim_end_matches('/')).ratelimiter_disabled(true),
+            Some(url) => builder
+                .proxy(url.trim_end_matches('/'))
+                .ratelimiter_disabled(true),
             None => builder,
         }
         .build()
@@ -309,12 +315,19 @@ impl Discord {
         }
         let commands = manifest::application_commands();
         let result = if self.config.guild_ids.is_empty() {
-            self.http.create_global_commands(&commands).await.map(|c| c.len())
+            self.http
+                .create_global_commands(&commands)
+                .await
+                .map(|c| c.len())
         } else {
             let mut total = 0;
             let mut result = Ok(0);
             for guild in &self.config.guild_ids {
-                match self.http.create_guild_commands(guild.0.into(), &commands).await {
+                match self
+                    .http
+                    .create_guild_commands(guild.0.into(), &commands)
+                    .await
+                {
                     Ok(c) => total += c.len(),
                     Err(e) => {
                         result = Err(e);
@@ -417,12 +430,18 @@ impl Discord {
     async fn follow_up(&self, interaction: &CommandInteraction, reply: Option<Reply>) {
         let result = match reply {
             None => self.retry(|| interaction.delete_response(&self.http)).await,
-            Some(Reply { text, refused: true }) => {
+            Some(Reply {
+                text,
+                refused: true,
+            }) => {
                 // The deferral was public; a refusal is for the caller only.
                 let _ = self.retry(|| interaction.delete_response(&self.http)).await;
                 self.followups(interaction, &text, true).await
             }
-            Some(Reply { text, refused: false }) => {
+            Some(Reply {
+                text,
+                refused: false,
+            }) => {
                 let mut parts = chunks(&text, MESSAGE_MAX).into_iter();
                 let first = parts.next().unwrap_or_default();
                 let edit = EditInteractionResponse::new()
@@ -467,8 +486,7 @@ impl Discord {
     pub async fn answer(self: &Arc<Self>, interaction: CommandInteraction) -> serde_json::Value {
         let this = self.clone();
         let task_interaction = interaction.clone();
-        let mut task =
-            tokio::spawn(async move { this.run_interaction(&task_interaction).await });
+        let mut task = tokio::spawn(async move { this.run_interaction(&task_interaction).await });
         let reply = match tokio::time::timeout(INLINE_DEADLINE, &mut task).await {
             Ok(joined) => joined.unwrap_or_else(|e| {
                 Some(Reply {
@@ -502,7 +520,10 @@ impl Discord {
             let refused = reply.refused;
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                if let Err(e) = this.followups(&interaction, &rest.join("\n"), refused).await {
+                if let Err(e) = this
+                    .followups(&interaction, &rest.join("\n"), refused)
+                    .await
+                {
                     tracing::warn!("discord: interaction follow-up failed: {e}");
                 }
             });
@@ -545,7 +566,10 @@ impl Discord {
         let mut sent = self.sent.lock().await;
         let times = sent.entry(channel).or_default();
         let now = tokio::time::Instant::now();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= CHANNEL_WINDOW) {
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= CHANNEL_WINDOW)
+        {
             times.pop_front();
         }
         if times.len() >= CHANNEL_BURST

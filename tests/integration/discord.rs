@@ -75,7 +75,9 @@ async fn start(settings: &str) -> Harness {
 async fn connected(settings: &str) -> Harness {
     let h = start(settings).await;
     h.fake
-        .until("the gateway session", |f| f.identifies() == 1 && f.connected())
+        .until("the gateway session", |f| {
+            f.identifies() == 1 && f.connected()
+        })
         .await;
     let discord = h.bot.discord.clone().expect("discord adapter");
     for _ in 0..500 {
@@ -111,10 +113,7 @@ fn content(r: &Recorded) -> &str {
 }
 
 fn position(requests: &[Recorded], pred: impl Fn(&Recorded) -> bool) -> usize {
-    requests
-        .iter()
-        .position(pred)
-        .expect("request is recorded")
+    requests.iter().position(pred).expect("request is recorded")
 }
 
 #[tokio::test]
@@ -136,7 +135,9 @@ async fn slash_tree_close_from_a_mapped_user_is_deferred_then_followed_up() {
     let original = format!("/api/v10/webhooks/{APP}/token-700/messages/@original");
     let edit = h
         .fake
-        .wait_for("the follow-up", |r| r.method == "PATCH" && r.path == original)
+        .wait_for("the follow-up", |r| {
+            r.method == "PATCH" && r.path == original
+        })
         .await;
     assert!(
         content(&edit).starts_with("closed autoland: builds failing [infra]"),
@@ -181,7 +182,11 @@ async fn slash_tree_close_from_a_mapped_user_is_deferred_then_followed_up() {
             r.method == "DELETE" && r.path == original
         })
         .await;
-    assert_eq!(event_count(&h.bot), before, "a redelivered interaction runs once");
+    assert_eq!(
+        event_count(&h.bot),
+        before,
+        "a redelivered interaction runs once"
+    );
 }
 
 #[tokio::test]
@@ -199,7 +204,9 @@ async fn slash_command_from_an_unmapped_user_gets_an_ephemeral_refusal() {
     let followup_path = format!("/api/v10/webhooks/{APP}/token-701");
     let followup = h
         .fake
-        .wait_for("the refusal", |r| r.method == "POST" && r.path == followup_path)
+        .wait_for("the refusal", |r| {
+            r.method == "POST" && r.path == followup_path
+        })
         .await;
     assert_eq!(followup.body["flags"], 64, "ephemeral: {followup:?}");
     assert!(
@@ -239,7 +246,13 @@ async fn prefix_mention_and_dm_commands() {
     let h = connected("").await;
     h.fake.dispatch(
         "MESSAGE_CREATE",
-        message(801, CHANNEL, ALICE, "!tree close try bustage #checkin-test", true),
+        message(
+            801,
+            CHANNEL,
+            ALICE,
+            "!tree close try bustage #checkin-test",
+            true,
+        ),
     );
     let reply = h
         .fake
@@ -265,7 +278,13 @@ async fn prefix_mention_and_dm_commands() {
     // A mention addresses the bot like the prefix does.
     h.fake.dispatch(
         "MESSAGE_CREATE",
-        message(804, CHANNEL, STRANGER, &format!("<@{BOT}> tree status try"), true),
+        message(
+            804,
+            CHANNEL,
+            STRANGER,
+            &format!("<@{BOT}> tree status try"),
+            true,
+        ),
     );
     h.fake
         .until("the mention reply", |f| posts_to(f, CHANNEL).len() == 2)
@@ -273,13 +292,15 @@ async fn prefix_mention_and_dm_commands() {
     let posts = posts_to(&h.fake, CHANNEL);
     assert!(content(&posts[1]).contains("try"), "{posts:?}");
     assert!(content(&posts[1]).contains("closed"), "{posts:?}");
-    assert_eq!(tree_status(&h.bot, "try"), Status::Closed, "the bot's own message did not run");
+    assert_eq!(
+        tree_status(&h.bot, "try"),
+        Status::Closed,
+        "the bot's own message did not run"
+    );
 
     // A direct message needs no prefix; the reply goes to the DM channel.
-    h.fake.dispatch(
-        "MESSAGE_CREATE",
-        message(805, DM, ALICE, "whoami", false),
-    );
+    h.fake
+        .dispatch("MESSAGE_CREATE", message(805, DM, ALICE, "whoami", false));
     let dm = h
         .fake
         .wait_for("the DM reply", |r| {
@@ -291,7 +312,11 @@ async fn prefix_mention_and_dm_commands() {
         "{dm:?}"
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(posts_to(&h.fake, CHANNEL).len(), 2, "no reply to unaddressed text");
+    assert_eq!(
+        posts_to(&h.fake, CHANNEL).len(),
+        2,
+        "no reply to unaddressed text"
+    );
 }
 
 #[tokio::test]
@@ -299,7 +324,13 @@ async fn a_dropped_gateway_resumes_without_losing_or_doubling() {
     let h = connected("").await;
     h.fake.dispatch(
         "MESSAGE_CREATE",
-        message(901, CHANNEL, ALICE, "!tree close autoland bustage #checkin-test", true),
+        message(
+            901,
+            CHANNEL,
+            ALICE,
+            "!tree close autoland bustage #checkin-test",
+            true,
+        ),
     );
     h.fake
         .until("the first reply", |f| posts_to(f, CHANNEL).len() == 1)
@@ -323,7 +354,13 @@ async fn a_dropped_gateway_resumes_without_losing_or_doubling() {
     let before = event_count(&h.bot);
     h.fake.dispatch(
         "MESSAGE_CREATE",
-        message(901, CHANNEL, ALICE, "!tree close autoland bustage #checkin-test", true),
+        message(
+            901,
+            CHANNEL,
+            ALICE,
+            "!tree close autoland bustage #checkin-test",
+            true,
+        ),
     );
     h.fake.dispatch(
         "MESSAGE_CREATE",
@@ -336,13 +373,22 @@ async fn a_dropped_gateway_resumes_without_losing_or_doubling() {
     let posts = posts_to(&h.fake, CHANNEL);
     assert_eq!(posts.len(), 3, "{posts:#?}");
     assert_eq!(content(&posts[2]), "pong");
-    assert_eq!(event_count(&h.bot), before, "the redelivered close ran once");
+    assert_eq!(
+        event_count(&h.bot),
+        before,
+        "the redelivered close ran once"
+    );
     assert_eq!(tree_status(&h.bot, "autoland"), Status::Open);
     assert_eq!(h.fake.identifies(), 1, "resumed, not re-identified");
     h.fake
-        .until("a heartbeat on the resumed session", |f| f.heartbeats() >= 1)
+        .until("a heartbeat on the resumed session", |f| {
+            f.heartbeats() >= 1
+        })
         .await;
-    assert!(h.fake.connected(), "heartbeats were ACKed: the session stays up");
+    assert!(
+        h.fake.connected(),
+        "heartbeats were ACKed: the session stays up"
+    );
 }
 
 #[tokio::test]
@@ -354,7 +400,9 @@ async fn commands_are_registered_per_guild_on_start() {
     let path = format!("/api/v10/applications/{APP}/guilds/{GUILD}/commands");
     let put = h
         .fake
-        .wait_for("the bulk overwrite", |r| r.method == "PUT" && r.path == path)
+        .wait_for("the bulk overwrite", |r| {
+            r.method == "PUT" && r.path == path
+        })
         .await;
     assert_eq!(
         put.body,
@@ -405,10 +453,15 @@ async fn announcements_dms_topics_and_rate_limits() {
         .expect("dm sent");
     let opened = h
         .fake
-        .wait_for("the DM channel", |r| r.path == "/api/v10/users/@me/channels")
+        .wait_for("the DM channel", |r| {
+            r.path == "/api/v10/users/@me/channels"
+        })
         .await;
     assert_eq!(opened.body["recipient_id"], ALICE);
-    assert_eq!(content(&posts_to(&h.fake, DM)[0]), "your loaner expires in 1h");
+    assert_eq!(
+        content(&posts_to(&h.fake, DM)[0]),
+        "your loaner expires in 1h"
+    );
 
     // Two 429s in a row: the message still arrives, once.
     h.fake.rate_limit_next(2);
@@ -514,9 +567,7 @@ async fn post_interaction(
 }
 
 fn sign(key: &SigningKey, timestamp: &str, body: &str) -> String {
-    hex(&key
-        .sign(format!("{timestamp}{body}").as_bytes())
-        .to_bytes())
+    hex(&key.sign(format!("{timestamp}{body}").as_bytes()).to_bytes())
 }
 
 #[tokio::test]
@@ -524,9 +575,13 @@ async fn interactions_endpoint_answers_a_signed_ping_with_pong() {
     let e = endpoint().await;
     let ping = json!({ "id": "710", "application_id": APP, "type": 1, "token": "t", "version": 1 })
         .to_string();
-    let (status, body) =
-        post_interaction(e.addr, &ping, "1763800000", Some(sign(&e.key, "1763800000", &ping)))
-            .await;
+    let (status, body) = post_interaction(
+        e.addr,
+        &ping,
+        "1763800000",
+        Some(sign(&e.key, "1763800000", &ping)),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         serde_json::from_str::<Value>(&body).expect("json"),
@@ -591,8 +646,7 @@ async fn interactions_endpoint_runs_signed_commands_with_ephemeral_refusals() {
         ]),
     )
     .to_string();
-    let (status, body) =
-        post_interaction(e.addr, &close, ts, Some(sign(&e.key, ts, &close))).await;
+    let (status, body) = post_interaction(e.addr, &close, ts, Some(sign(&e.key, ts, &close))).await;
     assert_eq!(status, 200, "{body}");
     let answer: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(answer["type"], 4, "{answer}");
@@ -603,7 +657,10 @@ async fn interactions_endpoint_runs_signed_commands_with_ephemeral_refusals() {
             .starts_with("closed autoland: builds failing [infra]"),
         "{answer}"
     );
-    assert!(answer["data"].get("flags").is_none_or(|f| f == 0), "{answer}");
+    assert!(
+        answer["data"].get("flags").is_none_or(|f| f == 0),
+        "{answer}"
+    );
     assert_eq!(tree_status(&e.h.bot, "autoland"), Status::Closed);
 
     let refused = interaction(

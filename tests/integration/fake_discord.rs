@@ -71,7 +71,9 @@ pub struct FakeDiscord {
 impl FakeDiscord {
     pub async fn start() -> FakeDiscord {
         let rest_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind rest");
-        let ws_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind gateway");
+        let ws_listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind gateway");
         let fake = FakeDiscord {
             rest: rest_listener.local_addr().expect("addr"),
             gateway: ws_listener.local_addr().expect("addr"),
@@ -80,9 +82,7 @@ impl FakeDiscord {
                 ..Inner::default()
             })),
         };
-        let app = axum::Router::new()
-            .fallback(rest)
-            .with_state(fake.clone());
+        let app = axum::Router::new().fallback(rest).with_state(fake.clone());
         tokio::spawn(async move {
             let _ = axum::serve(rest_listener, app).await;
         });
@@ -198,7 +198,9 @@ impl FakeDiscord {
             };
             if payload["op"] == 1 {
                 self.lock().heartbeats += 1;
-                let _ = sink.send(Frame::text(json!({ "op": 11 }).to_string())).await;
+                let _ = sink
+                    .send(Frame::text(json!({ "op": 11 }).to_string()))
+                    .await;
                 continue;
             }
             break payload;
@@ -309,7 +311,13 @@ pub fn message(id: u64, channel: &str, author: &str, content: &str, guild: bool)
 }
 
 /// An application-command interaction: `/command verb name:value…`.
-pub fn interaction(id: u64, from: &str, command: &str, verb: Option<&str>, options: Value) -> Value {
+pub fn interaction(
+    id: u64,
+    from: &str,
+    command: &str,
+    verb: Option<&str>,
+    options: Value,
+) -> Value {
     let options = match verb {
         Some(verb) => json!([{ "name": verb, "type": 1, "options": options }]),
         None => options,
@@ -343,10 +351,7 @@ fn message_reply(id: u64, channel: &str, body: &Value) -> Value {
 async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let parts: Vec<&str> = path
-        .trim_start_matches("/api/v10/")
-        .split('/')
-        .collect();
+    let parts: Vec<&str> = path.trim_start_matches("/api/v10/").split('/').collect();
     let mut inner = fake.lock();
     inner.next_id += 1;
     let id = inner.next_id;
@@ -397,7 +402,9 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
                 inner.rate_limit_next -= 1;
                 (
                     StatusCode::TOO_MANY_REQUESTS,
-                    Some(json!({ "message": "You are being rate limited.", "retry_after": 0.2, "global": false })),
+                    Some(
+                        json!({ "message": "You are being rate limited.", "retry_after": 0.2, "global": false }),
+                    ),
                 )
             } else {
                 (StatusCode::OK, Some(message_reply(id, channel, &body)))
@@ -420,7 +427,9 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
         ),
         _ => (
             StatusCode::NOT_FOUND,
-            Some(json!({ "code": 0, "message": format!("fake discord: no route {method} {path}") })),
+            Some(
+                json!({ "code": 0, "message": format!("fake discord: no route {method} {path}") }),
+            ),
         ),
     };
     inner.requests.push(Recorded {

@@ -105,7 +105,10 @@ fn arguments(command: &ClapCommand) -> Vec<&Arg> {
             !a.is_hide_set()
                 && !matches!(
                     a.get_action(),
-                    ArgAction::Help | ArgAction::HelpShort | ArgAction::HelpLong | ArgAction::Version
+                    ArgAction::Help
+                        | ArgAction::HelpShort
+                        | ArgAction::HelpLong
+                        | ArgAction::Version
                 )
         })
         .collect();
@@ -406,32 +409,52 @@ mod tests {
                 "tree close autoland builds failing #infra",
             ),
             (
-                invocation("tree", Some("log"), &[("tree", string("try")), ("count", Value::Integer(5))]),
+                invocation(
+                    "tree",
+                    Some("log"),
+                    &[("tree", string("try")), ("count", Value::Integer(5))],
+                ),
                 "tree log try 5",
             ),
             (
-                invocation("tree", Some("motd"), &[("tree", string("try")), ("text", string("\"\""))]),
+                invocation(
+                    "tree",
+                    Some("motd"),
+                    &[("tree", string("try")), ("text", string("\"\""))],
+                ),
                 "tree motd try \"\"",
             ),
+            (invocation("tree", Some("status"), &[]), "tree status"),
             (
-                invocation("tree", Some("status"), &[]),
-                "tree status",
-            ),
-            (
-                invocation("tree", Some("open"), &[("trees", string("mozilla central"))]),
+                invocation(
+                    "tree",
+                    Some("open"),
+                    &[("trees", string("mozilla central"))],
+                ),
                 "tree open \"mozilla central\"",
             ),
             (invocation("ping", None, &[]), "ping"),
             (
-                invocation("help", None, &[("family", string("tree")), ("verb", string("close"))]),
+                invocation(
+                    "help",
+                    None,
+                    &[("family", string("tree")), ("verb", string("close"))],
+                ),
                 "help tree close",
             ),
         ];
         for (inv, want) in cases {
             assert_eq!(text(&inv).expect("text"), want);
         }
-        let parsed = words::split(&text(&invocation("tree", Some("open"), &[("trees", string("a \"b\\"))])).expect("text"))
-            .expect("split");
+        let parsed = words::split(
+            &text(&invocation(
+                "tree",
+                Some("open"),
+                &[("trees", string("a \"b\\"))],
+            ))
+            .expect("text"),
+        )
+        .expect("split");
         assert_eq!(parsed, ["tree", "open", "a \"b\\"]);
     }
 
