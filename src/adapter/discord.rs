@@ -320,22 +320,21 @@ impl Discord {
                 .await
                 .map(|c| c.len())
         } else {
-            let mut total = 0;
-            let mut result = Ok(0);
+            let mut total = Ok(0);
             for guild in &self.config.guild_ids {
-                match self
+                total = match self
                     .http
                     .create_guild_commands(guild.0.into(), &commands)
                     .await
                 {
-                    Ok(c) => total += c.len(),
-                    Err(e) => {
-                        result = Err(e);
-                        break;
-                    }
+                    Ok(c) => total.map(|n: usize| n + c.len()),
+                    Err(e) => Err(e),
+                };
+                if total.is_err() {
+                    break;
                 }
             }
-            result.map(|_: usize| total)
+            total
         };
         match result {
             Ok(n) => {
@@ -856,5 +855,48 @@ mod tests {
         // A valid curve point (the Ed25519 base point's encoding).
         let base = "5866666666666666666666666666666666666666666666666666666666666666";
         assert!(verifier(base).is_ok());
+    }
+
+    #[test]
+    fn the_token_comes_from_a_file_or_the_environment_and_is_redacted() {
+        use std::collections::HashMap;
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("token"), "file-token-s3cret\n").expect("write");
+        let text = "[adapters.discord]\napplication_id = 12\nbot_token_file = \"token\"\n";
+        let config = crate::config::Config::from_text(text, "t", &HashMap::new(), Some(dir.path()))
+            .expect("config");
+        let discord = config.adapters.discord.as_ref().expect("discord table");
+        assert_eq!(discord.token(), "file-token-s3cret");
+        assert!(!format!("{config:?}").contains("s3cret"));
+
+        let mut env = HashMap::new();
+        env.insert(
+            "SIGNALBOX__ADAPTERS__DISCORD__BOT_TOKEN".to_string(),
+            "env-token".to_string(),
+        );
+        let config = crate::config::Config::from_text(
+            "[adapters.discord]\napplication_id = \"12\"\n",
+            "t",
+            &env,
+            None,
+        )
+        .expect("config");
+        assert_eq!(
+            config.adapters.discord.as_ref().expect("discord").token(),
+            "env-token"
+        );
+
+        let err = crate::config::Config::from_text(
+            "[bot]\nname = \"x\"\n[adapters.discord]\napplication_id = 12\nbot_token = \"t\"\nmode = \"http\"\n",
+            "t",
+            &HashMap::new(),
+            None,
+        )
+        .expect_err("http mode without a key")
+        .to_string();
+        assert!(
+            err.contains("adapters.discord.public_key: mode \"http\" needs"),
+            "{err}"
+        );
     }
 }
