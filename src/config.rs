@@ -326,6 +326,8 @@ pub struct WindowConfig {
 pub struct Adapters {
     #[cfg(feature = "slack")]
     pub slack: Option<crate::adapter::slack::Config>,
+    #[cfg(feature = "discord")]
+    pub discord: Option<crate::adapter::discord::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -677,6 +679,16 @@ impl Config {
                 problems.push(Problem {
                     line: find_key_line(text, area),
                     key: format!("liaisons.{area}"),
+                    message,
+                });
+            }
+        }
+        #[cfg(feature = "discord")]
+        if let Some(discord) = &mut self.adapters.discord {
+            for (key, message) in discord.check(base) {
+                problems.push(Problem {
+                    line: find_key_line(text, key),
+                    key: format!("adapters.discord.{key}"),
                     message,
                 });
             }

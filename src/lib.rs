@@ -44,6 +44,10 @@ pub struct Bot {
     pub ledger: Ledger,
     pub router: Arc<Router>,
     pub health: HealthBoard,
+    /// The Discord adapter, shared by the gateway and the HTTP interactions
+    /// endpoint.
+    #[cfg(feature = "discord")]
+    pub discord: Option<Arc<adapter::discord::Discord>>,
 }
 
 impl Bot {
@@ -70,11 +74,21 @@ impl Bot {
                 config.bot.rate_limit_per_minute,
             ),
         );
+        #[cfg(feature = "discord")]
+        let discord = match config.adapters.discord.clone() {
+            Some(c) => Some(Arc::new(
+                adapter::discord::Discord::new(c, router.clone())
+                    .map_err(|e| anyhow::anyhow!("adapters.discord: {e}"))?,
+            )),
+            None => None,
+        };
         let bot = Bot {
             config,
             ledger,
             router,
             health: HealthBoard::default(),
+            #[cfg(feature = "discord")]
+            discord,
         };
         bot.ensure_trees().await?;
         Ok(bot)
@@ -124,6 +138,8 @@ impl Bot {
             clock: self.router.clock().clone(),
             #[cfg(feature = "slack")]
             slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),
+            #[cfg(feature = "discord")]
+            discord: self.discord.clone(),
         }
     }
 

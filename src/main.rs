@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use signalbox::config::Config;
 use signalbox::ledger::{Export, Ledger};
 use tokio_util::sync::CancellationToken;
@@ -59,12 +59,16 @@ enum Cmd {
     },
 }
 
-/// A platform with an app manifest.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+/// A platform with native commands.
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum Platform {
     /// The Slack app manifest (JSON): slash commands, scopes, events.
     #[cfg(feature = "slack")]
     Slack,
+    /// Discord's application-command JSON for a bulk overwrite
+    /// (`PUT /applications/{id}/commands`).
+    #[cfg(feature = "discord")]
+    Discord,
 }
 
 fn main() -> ExitCode {
@@ -139,6 +143,8 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
             let manifest: serde_json::Value = match platform {
                 #[cfg(feature = "slack")]
                 Platform::Slack => signalbox::adapter::slack::app_manifest(config.as_ref()),
+                #[cfg(feature = "discord")]
+                Platform::Discord => signalbox_commands::manifest::discord::application_commands(),
             };
             println!("{}", serde_json::to_string_pretty(&manifest)?);
         }

@@ -33,6 +33,15 @@ pub struct Inbound {
     pub id: Option<String>,
 }
 
+/// A reply to one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub text: String,
+    /// The command did not run: a usage error, a permission refusal, an
+    /// unknown name, a conflict, bad input, or the ledger failing.
+    pub refused: bool,
+}
+
 /// Turns the core's audiences into concrete destinations.
 #[derive(Debug, Clone)]
 pub struct Resolver {
@@ -167,7 +176,8 @@ impl Router {
 
     /// Like [`Router::dispatch`], but says whether the reply is a refusal
     /// (a usage error, a missing role, an unknown name), for networks that
-    /// show refusals privately (Slack's ephemeral messages).
+    /// show refusals privately (Slack's ephemeral messages, Discord's
+    /// ephemeral answers).
     pub async fn dispatch_detailed(&self, msg: &Inbound) -> Option<Reply> {
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
@@ -303,15 +313,6 @@ impl Router {
             ))),
         }
     }
-}
-
-/// The answer to a message addressed to the bot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply {
-    pub text: String,
-    /// The command was refused (usage, permission, not found, conflict,
-    /// invalid input) and changed nothing.
-    pub refused: bool,
 }
 
 /// Why a message got no ordinary reply.

@@ -6,6 +6,9 @@
 //! Slack gets one slash command per family (`/tree`, `/train`, …) plus one
 //! for everything (`/signalbox tree close …`). The commands that only exist
 //! for chat (`help`, `ping`, `whoami`) are reached through the catch-all.
+//! Discord's application commands are in [`discord`].
+
+pub mod discord;
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,8 @@
 //! restarts an adapter that fails, with backoff, without touching the others.
 
 pub mod console;
+#[cfg(feature = "discord")]
+pub mod discord;
 #[cfg(feature = "slack")]
 pub mod slack;
 
@@ -105,6 +107,8 @@ pub fn start_configured(
             Err(e) => tracing::error!("slack adapter not started: {e}"),
         }
     }
+    #[cfg(feature = "discord")]
+    adapters.extend(bot.discord.clone().map(|d| d as Arc<dyn Adapter>));
     let mut tasks = Vec::new();
     for adapter in adapters {
         tasks.push(bot.deliver(adapter.clone(), shutdown));

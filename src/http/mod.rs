@@ -5,6 +5,8 @@
 pub mod api;
 pub mod audit;
 pub mod dashboard;
+#[cfg(feature = "discord")]
+pub mod discord;
 pub mod oncall;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -35,6 +37,8 @@ pub struct AppState {
     /// Slack's HTTP mode, when configured.
     #[cfg(feature = "slack")]
     pub slack: Option<Arc<slack::Endpoint>>,
+    #[cfg(feature = "discord")]
+    pub discord: Option<Arc<crate::adapter::discord::Discord>>,
 }
 
 pub fn routes(state: AppState) -> Routes {
@@ -49,6 +53,8 @@ pub fn routes(state: AppState) -> Routes {
         .merge(api::routes());
     #[cfg(feature = "slack")]
     let routes = routes.merge(slack::routes());
+    #[cfg(feature = "discord")]
+    let routes = routes.merge(discord::routes());
     routes.with_state(Arc::new(state))
 }
 

@@ -6,8 +6,12 @@ mod abuse;
 mod board;
 mod common;
 mod deploylog;
+#[cfg(feature = "discord")]
+mod discord;
 mod durability;
 mod export;
+#[cfg(feature = "discord")]
+mod fake_discord;
 #[cfg(feature = "slack")]
 mod fake_slack;
 mod faults;
