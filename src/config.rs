@@ -58,6 +58,10 @@ impl fmt::Display for Problems {
 pub struct Secret(String);
 
 impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -119,7 +123,10 @@ pub struct Config {
 /// defined beside its adapter, present only when the network is configured.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Adapters {}
+pub struct Adapters {
+    #[cfg(feature = "irc")]
+    pub irc: Option<crate::adapter::irc::Config>,
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -377,6 +384,17 @@ impl Config {
                         message: format!("cannot read \"{}\": {e}", path.display()),
                     }),
                 }
+            }
+        }
+        #[cfg(feature = "irc")]
+        if let Some(irc) = &mut self.adapters.irc {
+            for (key, message) in irc.resolve(base) {
+                let leaf = key.rsplit('.').next().unwrap_or(&key).to_string();
+                problems.push(Problem {
+                    line: find_key_line(text, &leaf),
+                    key: format!("adapters.irc.{key}"),
+                    message,
+                });
             }
         }
         let mut tree_names = std::collections::HashSet::new();

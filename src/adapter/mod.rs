@@ -3,7 +3,10 @@
 //! router, and sends what the outbox or the router gives it. A supervisor
 //! restarts an adapter that fails, with backoff, without touching the others.
 
+pub mod budget;
 pub mod console;
+#[cfg(feature = "irc")]
+pub mod irc;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -90,7 +93,16 @@ pub fn start_configured(
     shutdown: &CancellationToken,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     // Each network feature adds its adapter here when its table is present.
-    let adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[allow(unused_mut)]
+    let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
+    #[cfg(feature = "irc")]
+    if let Some(config) = &bot.config.adapters.irc {
+        adapters.push(Arc::new(irc::Irc::new(
+            config.clone(),
+            Some(bot.health.clone()),
+            dashboard_url(&bot.config),
+        )));
+    }
     let mut tasks = Vec::new();
     for adapter in adapters {
         tasks.push(bot.deliver(adapter.clone(), shutdown));
@@ -102,6 +114,15 @@ pub fn start_configured(
         )));
     }
     tasks
+}
+
+/// Where people can read what chat output leaves out (folded replies).
+pub fn dashboard_url(config: &crate::config::Config) -> String {
+    config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", config.http.listen))
 }
 
 /// Runs `adapter` until shutdown, restarting it with exponential backoff.

@@ -6,6 +6,10 @@ mod common;
 mod durability;
 mod export;
 mod http;
+#[cfg(feature = "irc")]
+mod irc;
+#[cfg(feature = "irc")]
+mod irc_client;
 mod ledger;
 mod malformed;
 mod scheduler;
