@@ -140,7 +140,7 @@ impl Client {
                 c.send(&format!("CAP REQ :{caps} sasl")).await;
                 c.expect("CAP ACK", |l| l.contains(" ACK ")).await;
                 c.send("AUTHENTICATE PLAIN").await;
-                c.expect("AUTHENTICATE +", |l| l.starts_with("AUTHENTICATE +"))
+                c.expect("AUTHENTICATE +", |l| untagged(l).starts_with("AUTHENTICATE"))
                     .await;
                 let payload = b64(format!("{account}\0{account}\0{password}").as_bytes());
                 c.send(&format!("AUTHENTICATE {payload}")).await;

@@ -54,6 +54,9 @@ const SASL_CHUNK: usize = 400;
 const REGISTRATION_TIMEOUT: Duration = Duration::from_secs(60);
 /// A session that lasted this long resets the reconnect backoff.
 const STABLE_SESSION: Duration = Duration::from_secs(30);
+/// The retry delay while the server is up but its services are not: they
+/// usually relink within seconds of a restart.
+const SERVICES_RETRY: Duration = Duration::from_secs(1);
 const REJOIN_DELAY: Duration = Duration::from_secs(1);
 const TOPIC_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +71,9 @@ pub enum SessionError {
     Closed(String),
     #[error("sasl: {0}")]
     Sasl(String),
+    /// The server is up but its services are not linked (no sasl offered).
+    #[error("the server does not offer sasl now (are its services linked?)")]
+    ServicesDown,
     #[error("no nick left to try: {0}")]
     Nick(String),
     #[error("no reply from the server for {0:?}")]
@@ -780,11 +786,7 @@ impl Registration {
                         "the server offers {list}, not {mech}"
                     )));
                 }
-                None => {
-                    return Err(SessionError::Sasl(
-                        "the server does not offer sasl (are its services linked?)".into(),
-                    ));
-                }
+                None => return Err(SessionError::ServicesDown),
             }
         }
         if wanted.is_empty() {
@@ -891,11 +893,17 @@ impl Adapter for Irc {
             if registered && started.elapsed() >= STABLE_SESSION {
                 delay = min;
             }
+            let services_down = matches!(result, Err(SessionError::ServicesDown));
             let error = match result {
                 Ok(()) => "connection closed".to_string(),
                 Err(e) => e.to_string(),
             };
-            let wait = jitter(delay);
+            let wait = if services_down {
+                delay = min;
+                jitter(SERVICES_RETRY)
+            } else {
+                jitter(delay)
+            };
             tracing::warn!(server = %self.config.server, "irc disconnected: {error}; reconnecting in {wait:?}");
             self.set_health("reconnecting", Some(error));
             tokio::select! {
