@@ -42,22 +42,11 @@ async fn measure(
     reply: &str,
 ) -> (Vec<Duration>, f64) {
     let me = client.nick.clone();
-    let wait = |client: &mut Client, deadline: Instant| {
-        let me = me.clone();
-        async move {
-            while let Some(line) = client.next_line(deadline).await {
-                if privmsg(&line, from, &me) == Some(reply) {
-                    return;
-                }
-            }
-            panic!("no {reply:?} from {from}");
-        }
-    };
     let mut latencies = Vec::with_capacity(SEQUENTIAL);
     for i in 0..SEQUENTIAL + 20 {
         let start = Instant::now();
         client.send(&format!("PRIVMSG {target} :{request}")).await;
-        wait(client, start + Duration::from_secs(10)).await;
+        wait(client, &me, from, reply, start + Duration::from_secs(10)).await;
         if i >= 20 {
             latencies.push(start.elapsed());
         }
@@ -69,10 +58,20 @@ async fn measure(
     let start = Instant::now();
     client.send(burst.trim_end()).await;
     for _ in 0..BURST {
-        wait(client, start + Duration::from_secs(60)).await;
+        wait(client, &me, from, reply, start + Duration::from_secs(60)).await;
     }
     let rate = BURST as f64 / start.elapsed().as_secs_f64();
     (latencies, rate)
+}
+
+/// Reads until a PRIVMSG from `from` to `me` says `reply`.
+async fn wait(client: &mut Client, me: &str, from: &str, reply: &str, deadline: Instant) {
+    while let Some(line) = client.next_line(deadline).await {
+        if privmsg(&line, from, me) == Some(reply) {
+            return;
+        }
+    }
+    panic!("no {reply:?} from {from}");
 }
 
 fn report(name: &str, latencies: &[Duration], rate: f64) {
@@ -110,8 +109,8 @@ enabled = false
         data = dir.path().join("data").display().to_string(),
         port = net.port,
     );
-    let config = Config::from_text(&text, "bench.toml", &Default::default(), None)
-        .expect("bench config");
+    let config =
+        Config::from_text(&text, "bench.toml", &Default::default(), None).expect("bench config");
     let irc_config = config.adapters.irc.clone().expect("irc configured");
     let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
         .await

@@ -34,7 +34,8 @@ impl Default for BudgetConfig {
 impl BudgetConfig {
     /// A problem with the values, for the config check.
     pub fn problem(&self) -> Option<String> {
-        (self.enabled && (self.burst == 0 || !(self.per_second > 0.0)))
+        (self.enabled
+            && (self.burst == 0 || self.per_second.is_nan() || self.per_second <= 0.0))
             .then(|| format!("burst ({}) and per_second ({}) must be above 0; set enabled = false to send without a budget", self.burst, self.per_second))
     }
 }

@@ -11,8 +11,8 @@ use signalbox::adapter::{self, Adapter};
 use signalbox::clock::{Clock, SystemClock};
 use signalbox::config::Config;
 use signalbox::outbox::Destination;
-use signalbox_commands::{ChannelAddr, Network as Net};
 use signalbox_commands::tree::Status;
+use signalbox_commands::{ChannelAddr, Network as Net};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -132,7 +132,9 @@ async fn accounts_not_nicks_decide_who_may_change_state() {
     assert_eq!(tree_status(&run.bot, "autoland"), Status::Closed);
     ally.send("PRIVMSG signalbox :whoami").await;
     let whoami = ally
-        .expect("whoami by DM", |l| privmsg(l, "signalbox", "ally").is_some())
+        .expect("whoami by DM", |l| {
+            privmsg(l, "signalbox", "ally").is_some()
+        })
         .await;
     assert!(whoami.contains("you are alice"), "{whoami}");
 
@@ -186,11 +188,16 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
     let releng = Destination::Channel(ChannelAddr::new(Net::Irc, "#releng"));
 
     run.irc
-        .send(&releng, "closed autoland: evil\r\nQUIT :pwned\r\nJOIN #elsewhere\0x")
+        .send(
+            &releng,
+            "closed autoland: evil\r\nQUIT :pwned\r\nJOIN #elsewhere\0x",
+        )
         .await
         .expect("sent");
     let line = watcher
-        .expect("the injected text", |l| privmsg(l, "signalbox", "#releng").is_some())
+        .expect("the injected text", |l| {
+            privmsg(l, "signalbox", "#releng").is_some()
+        })
         .await;
     assert_eq!(
         privmsg(&line, "signalbox", "#releng"),
@@ -201,7 +208,10 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
     let word = "zażółć gęślą jaźń ✓ ";
     let long: String = word.repeat(5 * 1024 / word.len() + 1);
     run.irc.send(&releng, &long).await.expect("sent");
-    run.irc.send(&releng, "end of long text").await.expect("sent");
+    run.irc
+        .send(&releng, "end of long text")
+        .await
+        .expect("sent");
     let mut got = String::new();
     loop {
         let line = watcher
@@ -220,7 +230,11 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
         got.push(' ');
     }
     let squash = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
-    assert_eq!(squash(&got), squash(&long), "every character arrived, in order");
+    assert_eq!(
+        squash(&got),
+        squash(&long),
+        "every character arrived, in order"
+    );
     assert!(run.irc.is_connected(), "nothing ended the bot's connection");
     drop(run);
 
@@ -234,7 +248,11 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
             .expect("a folded line", |l| privmsg(l, &nick, "#releng").is_some())
             .await;
         assert!(untagged(&line).len() + 2 <= 512, "{line}");
-        lines.push(privmsg(&line, &nick, "#releng").expect("privmsg").to_string());
+        lines.push(
+            privmsg(&line, &nick, "#releng")
+                .expect("privmsg")
+                .to_string(),
+        );
     }
     assert!(
         lines[4].starts_with("… ") && lines[4].ends_with("more lines: http://127.0.0.1:8080/"),
@@ -273,7 +291,10 @@ async fn reconnects_after_the_server_dies_and_delivers_queued_announcements_once
         run.irc.joined_all(Duration::from_secs(5)).await,
         "back in every channel within 5 s of the server's return"
     );
-    eprintln!("irc: rejoined {:?} after the server was back", back.elapsed());
+    eprintln!(
+        "irc: rejoined {:?} after the server was back",
+        back.elapsed()
+    );
 
     // #releng keeps history (+H), so the watcher sees what was said before it
     // joined as well as after.
@@ -310,11 +331,7 @@ async fn reconnects_after_the_server_dies_and_delivers_queued_announcements_once
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_200_pings_all_get_pong_without_a_budget() {
     let net = network().await;
-    let run = start_bot(
-        net.port,
-        "[adapters.irc.budget]\nenabled = false",
-    )
-    .await;
+    let run = start_bot(net.port, "[adapters.irc.budget]\nenabled = false").await;
     let mut client = Client::connect(net.port, "pinger", None).await;
     client.join("#releng").await;
     let burst: String = (0..200).map(|_| "PRIVMSG #releng :!ping\r\n").collect();

@@ -140,8 +140,10 @@ impl Client {
                 c.send(&format!("CAP REQ :{caps} sasl")).await;
                 c.expect("CAP ACK", |l| l.contains(" ACK ")).await;
                 c.send("AUTHENTICATE PLAIN").await;
-                c.expect("AUTHENTICATE +", |l| untagged(l).starts_with("AUTHENTICATE"))
-                    .await;
+                c.expect("AUTHENTICATE +", |l| {
+                    untagged(l).starts_with("AUTHENTICATE")
+                })
+                .await;
                 let payload = b64(format!("{account}\0{account}\0{password}").as_bytes());
                 c.send(&format!("AUTHENTICATE {payload}")).await;
                 c.expect("SASL success", |l| l.contains(" 903 ")).await;

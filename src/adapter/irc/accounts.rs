@@ -39,8 +39,7 @@ impl Accounts {
     }
 
     pub fn set(&mut self, nick: &str, account: Option<String>) {
-        self.by_nick
-            .insert(fold(nick), (nick.to_string(), account));
+        self.by_nick.insert(fold(nick), (nick.to_string(), account));
     }
 
     pub fn rename(&mut self, old: &str, new: &str) {
@@ -85,12 +84,20 @@ mod tests {
         a.set("Ally", account_field("alice"));
         a.set("alice", account_field("*"));
         assert_eq!(a.account("ally"), Some("alice"));
-        assert_eq!(a.account("ALICE"), None, "the nick alice is not the account");
+        assert_eq!(
+            a.account("ALICE"),
+            None,
+            "the nick alice is not the account"
+        );
         assert_eq!(a.nick_of("Alice"), Some("Ally"));
         a.rename("ally", "ally[away]");
         assert_eq!(a.account("ALLY{AWAY}"), Some("alice"));
         a.set("alice", account_field("alice"));
-        assert_eq!(a.nick_of("alice"), Some("alice"), "prefers the nick equal to the account");
+        assert_eq!(
+            a.nick_of("alice"),
+            Some("alice"),
+            "prefers the nick equal to the account"
+        );
         a.remove("alice");
         a.remove("ally[away]");
         assert_eq!(a.nick_of("alice"), None);

@@ -161,8 +161,7 @@ impl Config {
                 Mechanism::Plain if sasl.account.is_none() || sasl.password.is_none() => problems
                     .push((
                         "sasl".into(),
-                        "mechanism \"plain\" needs account and password (or password_file)"
-                            .into(),
+                        "mechanism \"plain\" needs account and password (or password_file)".into(),
                     )),
                 Mechanism::External
                     if !self.tls || self.tls_cert_file.is_none() || self.tls_key_file.is_none() =>
@@ -186,7 +185,9 @@ impl Config {
             if !is_word(name) || !(name.starts_with('#') || name.starts_with('&')) {
                 problems.push((
                     "channels".into(),
-                    format!("channel \"{name}\" is not a channel name (#name, no spaces or commas)"),
+                    format!(
+                        "channel \"{name}\" is not a channel name (#name, no spaces or commas)"
+                    ),
                 ));
             }
             if channel.key().is_some_and(|k| !is_word(k)) {
@@ -198,7 +199,10 @@ impl Config {
         }
         for nick in std::iter::once(&self.nick).chain(&self.alt_nicks) {
             if !is_word(nick) || nick.starts_with(['#', '&']) {
-                problems.push(("nick".into(), format!("nick \"{nick}\" is not a valid nick")));
+                problems.push((
+                    "nick".into(),
+                    format!("nick \"{nick}\" is not a valid nick"),
+                ));
             }
         }
         if !is_word(self.username()) {

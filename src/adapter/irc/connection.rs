@@ -38,7 +38,9 @@ pub async fn connect(config: &Config) -> Result<(Reader, Writer), SessionError> 
     let address = (config.server.as_str(), config.port());
     let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(address))
         .await
-        .map_err(|_| SessionError::Io(io::Error::new(io::ErrorKind::TimedOut, "connect timed out")))??;
+        .map_err(|_| {
+            SessionError::Io(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))
+        })??;
     tcp.set_nodelay(true)?;
     if !config.tls {
         let (r, w) = tokio::io::split(tcp);

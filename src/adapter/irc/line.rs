@@ -122,9 +122,7 @@ pub fn messages(
 pub fn is_word(s: &str) -> bool {
     !s.is_empty()
         && !s.starts_with(':')
-        && !s
-            .chars()
-            .any(|c| c == ' ' || c == ',' || c.is_control())
+        && !s.chars().any(|c| c == ' ' || c == ',' || c.is_control())
 }
 
 /// A line with one command and middle parameters plus an optional trailing

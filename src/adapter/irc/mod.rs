@@ -33,8 +33,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use self::config::{Channel, Config, KeyedChannel, Mechanism, Sasl};
 use self::accounts::{Accounts, account_field, fold};
+pub use self::config::{Channel, Config, KeyedChannel, Mechanism, Sasl};
 use super::budget::Budget;
 use super::{Adapter, HealthBoard, SendError};
 use crate::outbox::Destination;
@@ -190,7 +190,10 @@ impl Irc {
             if all {
                 return true;
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
@@ -530,9 +533,7 @@ impl Irc {
                 }
                 let tag = |name: &str| {
                     msg.tags.as_ref().and_then(|tags| {
-                        tags.iter()
-                            .find(|t| t.0 == name)
-                            .and_then(|t| t.1.clone())
+                        tags.iter().find(|t| t.0 == name).and_then(|t| t.1.clone())
                     })
                 };
                 let account = {
@@ -603,7 +604,13 @@ impl Irc {
                 tokio::spawn(async move {
                     for join in joins {
                         this.budget.take().await;
-                        if lines.send(Out { line: join, done: None }).is_err() {
+                        if lines
+                            .send(Out {
+                                line: join,
+                                done: None,
+                            })
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -778,7 +785,9 @@ impl Registration {
                 Mechanism::External => "EXTERNAL",
             };
             match offered("sasl") {
-                Some(list) if list.is_empty() || list.split(',').any(|m| m.eq_ignore_ascii_case(mech)) => {
+                Some(list)
+                    if list.is_empty() || list.split(',').any(|m| m.eq_ignore_ascii_case(mech)) =>
+                {
                     wanted.push("sasl")
                 }
                 Some(list) => {
@@ -792,7 +801,11 @@ impl Registration {
         if wanted.is_empty() {
             return Ok(vec![line::command("CAP", &["END"], None)]);
         }
-        Ok(vec![line::command("CAP", &["REQ"], Some(&wanted.join(" ")))])
+        Ok(vec![line::command(
+            "CAP",
+            &["REQ"],
+            Some(&wanted.join(" ")),
+        )])
     }
 
     fn sasl_payload(&self, config: &Config) -> Vec<String> {
