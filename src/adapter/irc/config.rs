@@ -232,3 +232,80 @@ impl Config {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use crate::config::Config as Full;
+
+    const BASE: &str = "[adapters.irc]\nserver = \"irc.example.org\"\nnick = \"signalbox\"\n";
+
+    #[test]
+    fn parses_with_defaults_and_secrets_from_files_and_env() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("sasl"), "sasl-s3cret\n").expect("write");
+        std::fs::write(dir.path().join("key"), "chan-s3cret\n").expect("write");
+        let text = format!(
+            "{BASE}channels = [\"#releng\", {{ name = \"#ops\", key_file = \"key\" }}]\n\
+             [adapters.irc.sasl]\naccount = \"signalbox\"\npassword_file = \"sasl\"\n"
+        );
+        let mut env = HashMap::new();
+        env.insert(
+            "SIGNALBOX__ADAPTERS__IRC__PASSWORD".to_string(),
+            "pass-s3cret".to_string(),
+        );
+        let config = Full::from_text(&text, "t", &env, Some(dir.path())).expect("valid");
+        let irc = config.adapters.irc.expect("irc section");
+        assert!(irc.tls);
+        assert_eq!(irc.port(), 6697);
+        assert_eq!(irc.max_lines, 5);
+        assert!(irc.budget.enabled && irc.budget.burst == 5);
+        let sasl = irc.sasl.as_ref().expect("sasl");
+        assert_eq!(
+            sasl.password.as_ref().map(|p| p.expose()),
+            Some("sasl-s3cret")
+        );
+        assert_eq!(irc.channels[1].key(), Some("chan-s3cret"));
+        assert_eq!(
+            irc.password.as_ref().map(|p| p.expose()),
+            Some("pass-s3cret")
+        );
+        let debug = format!("{irc:?}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+    }
+
+    #[test]
+    fn problems_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "channels = [\"releng\"]\n",
+                "adapters.irc.channels: channel \"releng\" is not a channel name",
+            ),
+            (
+                "[adapters.irc.sasl]\naccount = \"x\"\n",
+                "adapters.irc.sasl: mechanism \"plain\" needs account and password",
+            ),
+            (
+                "tls = false\n[adapters.irc.sasl]\nmechanism = \"external\"\n",
+                "mechanism \"external\" needs tls = true",
+            ),
+            (
+                "[adapters.irc.budget]\nburst = 0\n",
+                "adapters.irc.budget: burst (0)",
+            ),
+            (
+                "alt_nicks = [\"a b\"]\n",
+                "adapters.irc.nick: nick \"a b\" is not a valid nick",
+            ),
+            ("flood = 1\n", "unknown field \"flood\""),
+        ];
+        for (extra, want) in cases {
+            let text = format!("{BASE}{extra}");
+            let err = Full::from_text(&text, "t", &HashMap::new(), None)
+                .expect_err(extra)
+                .to_string();
+            assert!(err.contains(want), "{extra:?}: got {err:?}, want {want:?}");
+        }
+    }
+}
