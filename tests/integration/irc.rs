@@ -47,7 +47,7 @@ port = {port}
 tls = false
 nick = "signalbox"
 alt_nicks = ["signalbox-2"]
-channels = ["#releng", {{ name = "#keyed", key = "sekrit" }}, "#open"]
+channels = ["#releng", {{ name = "#keyed", key = "sekrit" }}, "#open", "#kick"]
 {irc_extra}
 
 [adapters.irc.sasl]
@@ -85,7 +85,7 @@ async fn start_bot(port: u16, irc_extra: &str) -> Running {
     ));
     assert!(
         irc.joined_all(WAIT).await,
-        "the bot joined #releng, #keyed (with its key) and #open"
+        "the bot joined #releng, #keyed (with its key), #open and #kick"
     );
     Running {
         bot,
@@ -411,4 +411,23 @@ async fn topics_are_set_where_allowed_and_refused_with_a_reason() {
         err.to_string().contains("needs channel operator status"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejoins_after_a_kick() {
+    let net = network().await;
+    // The first in #kick holds ops there.
+    let mut op = Client::connect(net.port, "chanop", None).await;
+    op.join("#kick").await;
+    let run = start_bot(net.port, "").await;
+    let nick = run.irc.nick();
+    op.send(&format!("KICK #kick {nick} :out")).await;
+    op.expect("the kick", |l| l.contains(&format!("KICK #kick {nick}")))
+        .await;
+    op.expect("the bot back in #kick", |l| {
+        untagged(l).starts_with(&format!(":{nick}!")) && l.contains("JOIN")
+    })
+    .await;
+    assert!(run.irc.joined_all(WAIT).await);
+    assert!(run.irc.is_joined("#kick"));
 }
