@@ -299,6 +299,10 @@ mod tests {
                 "adapters.irc.nick: nick \"a b\" is not a valid nick",
             ),
             ("flood = 1\n", "unknown field \"flood\""),
+            (
+                "[announce]\ntrees = [\"irc:#elsewhere\"]\n",
+                "\"irc:#elsewhere\" receives messages but is not in adapters.irc.channels",
+            ),
         ];
         for (extra, want) in cases {
             let text = format!("{BASE}{extra}");
