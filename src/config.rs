@@ -328,6 +328,8 @@ pub struct Adapters {
     pub slack: Option<crate::adapter::slack::Config>,
     #[cfg(feature = "discord")]
     pub discord: Option<crate::adapter::discord::Config>,
+    #[cfg(feature = "irc")]
+    pub irc: Option<crate::adapter::irc::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -598,6 +600,52 @@ impl Config {
         #[cfg(feature = "slack")]
         if let Some(slack) = &mut self.adapters.slack {
             problems.extend(slack.check(text, base));
+        }
+        #[cfg(feature = "irc")]
+        if let Some(irc) = &mut self.adapters.irc {
+            for (key, message) in irc.resolve(base) {
+                let leaf = key.rsplit('.').next().unwrap_or(&key).to_string();
+                problems.push(Problem {
+                    line: find_key_line(text, &leaf),
+                    key: format!("adapters.irc.{key}"),
+                    message,
+                });
+            }
+            // The bot only speaks where it sits: an irc: announce channel it
+            // never joins would hold up every later IRC announcement.
+            use signalbox_commands::AnnounceKind as K;
+            let kinds = [
+                K::Trees,
+                K::Train,
+                K::Windows,
+                K::DeployLog,
+                K::Loaners,
+                K::Handoff,
+                K::Status,
+            ];
+            let joined = |c: &str| {
+                irc.channels.iter().any(|k| {
+                    crate::adapter::irc::accounts::fold(k.name())
+                        == crate::adapter::irc::accounts::fold(c)
+                })
+            };
+            let announced = kinds.iter().flat_map(|k| self.announce.channels(*k));
+            let reminded = self.reminders.iter().flat_map(|r| r.channels.iter());
+            for channel in announced.chain(reminded) {
+                if channel.network() == signalbox_commands::Network::Irc
+                    && !joined(channel.channel())
+                {
+                    problems.push(Problem {
+                        line: text
+                            .find(&format!("\"{channel}\""))
+                            .map(|at| line_of(text, at)),
+                        key: "adapters.irc.channels".into(),
+                        message: format!(
+                            "\"{channel}\" receives messages but is not in adapters.irc.channels"
+                        ),
+                    });
+                }
+            }
         }
         let mut tree_names = std::collections::HashSet::new();
         for name in &self.trees.names {

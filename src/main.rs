@@ -73,6 +73,10 @@ enum Platform {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // rustls has both crypto providers linked (the adapters' dependencies
+    // differ), so it cannot pick one: choose before any TLS connection.
+    #[cfg(any(feature = "irc", feature = "slack"))]
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let quiet = matches!(
         cli.command,
         Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. } | Cmd::Manifest { .. }

@@ -127,6 +127,11 @@ impl Caller {
     pub fn check(&self, permit: Permit, action: &str) -> Result<(), Error> {
         let refuse = |need: Need| {
             let who = match &self.person {
+                // A guest asked for a role: say what would make them eligible.
+                None if matches!(need, Need::Role(_)) => format!(
+                    "\"{}\" is not an identified person; an identified account is needed",
+                    self.handle
+                ),
                 None => format!("\"{}\" is not an identified person", self.handle),
                 Some(p) if self.roles.is_empty() => format!("{p} holds no role"),
                 Some(p) => format!(

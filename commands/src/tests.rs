@@ -824,7 +824,10 @@ fn callers_without_the_role_are_refused_and_nothing_changes() {
         let Permit::Role(role) = permit else { continue };
         for (caller, who) in [
             (bob(), "bob holds no role"),
-            (guest(), r#""mallory" is not an identified person"#),
+            (
+                guest(),
+                r#""mallory" is not an identified person; an identified account is needed"#,
+            ),
         ] {
             let world = world_with_an_undo_entry();
             let before = (world.state.clone(), world.history.len());

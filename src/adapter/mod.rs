@@ -3,9 +3,12 @@
 //! router, and sends what the outbox or the router gives it. A supervisor
 //! restarts an adapter that fails, with backoff, without touching the others.
 
+pub mod budget;
 pub mod console;
 #[cfg(feature = "discord")]
 pub mod discord;
+#[cfg(feature = "irc")]
+pub mod irc;
 #[cfg(feature = "slack")]
 pub mod slack;
 
@@ -109,6 +112,14 @@ pub fn start_configured(
     }
     #[cfg(feature = "discord")]
     adapters.extend(bot.discord.clone().map(|d| d as Arc<dyn Adapter>));
+    #[cfg(feature = "irc")]
+    if let Some(config) = &bot.config.adapters.irc {
+        adapters.push(Arc::new(irc::Irc::new(
+            config.clone(),
+            Some(bot.health.clone()),
+            dashboard_url(&bot.config),
+        )));
+    }
     let mut tasks = Vec::new();
     for adapter in adapters {
         tasks.push(bot.deliver(adapter.clone(), shutdown));
@@ -120,6 +131,15 @@ pub fn start_configured(
         )));
     }
     tasks
+}
+
+/// Where people can read what chat output leaves out (folded replies).
+pub fn dashboard_url(config: &crate::config::Config) -> String {
+    config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", config.http.listen))
 }
 
 /// Runs `adapter` until shutdown, restarting it with exponential backoff.

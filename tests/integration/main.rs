@@ -16,6 +16,10 @@ mod fake_discord;
 mod fake_slack;
 mod faults;
 mod http;
+#[cfg(feature = "irc")]
+mod irc;
+#[cfg(feature = "irc")]
+mod irc_client;
 mod ledger;
 mod loaner;
 mod malformed;
