@@ -14,7 +14,7 @@ use std::str::FromStr;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use signalbox_commands::liaison::Cover;
-use signalbox_commands::oncall::{Rotation, ShiftLength};
+use signalbox_commands::oncall::{Rotation, ShiftPattern};
 use signalbox_commands::task::TaskPattern;
 use signalbox_commands::{ChannelAddr, PersonId, Role, Settings, TaskPatterns};
 use toml::Spanned;
@@ -142,7 +142,9 @@ pub struct RotationConfig {
     /// People from `[people]`, in shift order.
     pub members: Vec<Spanned<String>>,
     /// Shift length: `12h`, `1d`, `1w`, `2w`.
-    pub shift: Spanned<String>,
+    pub shift: Option<Spanned<String>>,
+    /// Or a cron expression: a shift starts at every firing.
+    pub handoff: Option<Cron>,
     /// Local start of the first shift (held by the first member): `2026-11-02 09:00`.
     pub start: Spanned<String>,
     pub timezone: Option<Tz>,
@@ -695,12 +697,26 @@ impl Config {
                     });
                 }
             }
-            if let Err(e) = shift_length(r.shift.get_ref()) {
-                problems.push(Problem {
-                    line: at(r.shift.span()),
+            match (&r.shift, &r.handoff) {
+                (Some(shift), None) => {
+                    if let Err(e) = shift_length(shift.get_ref()) {
+                        problems.push(Problem {
+                            line: at(shift.span()),
+                            key: "rotations.shift".into(),
+                            message: e,
+                        });
+                    }
+                }
+                (None, Some(_)) => {}
+                (shift, _) => problems.push(Problem {
+                    line: shift.as_ref().map_or_else(|| at(r.start.span()), |s| at(s.span())),
                     key: "rotations.shift".into(),
-                    message: e,
-                });
+                    message: format!(
+                        "rotation \"{}\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has {}",
+                        r.name,
+                        if shift.is_some() { "both" } else { "neither" }
+                    ),
+                }),
             }
             if let Err(e) = rotation_start(r.start.get_ref()) {
                 problems.push(Problem {
@@ -877,7 +893,11 @@ impl Config {
                         .iter()
                         .map(|m| PersonId::new(m.get_ref()))
                         .collect(),
-                    length: shift_length(r.shift.get_ref()).ok()?,
+                    pattern: match (&r.shift, &r.handoff) {
+                        (Some(shift), None) => shift_length(shift.get_ref()).ok()?,
+                        (None, Some(cron)) => ShiftPattern::Cron(Box::new(cron.schedule.clone())),
+                        _ => return None,
+                    },
                     anchor: rotation_start(r.start.get_ref()).ok()?,
                     timezone: r.timezone.unwrap_or(self.bot.timezone),
                     channels: r.channels.clone(),
@@ -943,7 +963,7 @@ impl Config {
 
 /// `12h` → hours; whole days (`1d`, `1w`, `2w`) → days, which keep the
 /// local start time across DST changes.
-fn shift_length(text: &str) -> Result<ShiftLength, String> {
+fn shift_length(text: &str) -> Result<ShiftPattern, String> {
     let d = signalbox_commands::when::parse_duration(text).map_err(|e| e.to_string())?;
     let hours = d.num_hours();
     if d != chrono::Duration::hours(hours) || hours == 0 {
@@ -953,9 +973,9 @@ fn shift_length(text: &str) -> Result<ShiftLength, String> {
     }
     let hours = u32::try_from(hours).map_err(|_| format!("shift \"{text}\" is too long"))?;
     Ok(if hours % 24 == 0 {
-        ShiftLength::Days(hours / 24)
+        ShiftPattern::Days(hours / 24)
     } else {
-        ShiftLength::Hours(hours)
+        ShiftPattern::Hours(hours)
     })
 }
 
@@ -1127,6 +1147,18 @@ mod tests {
             (
                 "[[pools]]\nname = \"p\"\nmachines = [\"m\"]\ndefault_loan = \"3q\"\nmax_loan = \"5d\"\nquota = 1\nsla_hours = 8\n",
                 "line 4: pools.default_loan: duration \"3q\" is malformed",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nshift = \"1w\"\nhandoff = \"0 0 9 * * Mon\"\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.shift: rotation \"r\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has both",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.shift: rotation \"r\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has neither",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nhandoff = \"0 9 * * Mon\"\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.handoff: cron expression \"0 9 * * Mon\" is invalid",
             ),
         ];
         for (text, want) in cases {
