@@ -7,6 +7,7 @@ pub mod audit;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod meetings;
 pub mod oncall;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -50,6 +51,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
+        .merge(meetings::routes())
         .merge(api::routes());
     #[cfg(feature = "slack")]
     let routes = routes.merge(slack::routes());
