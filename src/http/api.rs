@@ -71,6 +71,7 @@ pub(super) fn upcoming(
     let ctx = Context {
         caller: &caller,
         network: Network::Http,
+        channel: None,
         now,
         settings: &app.settings,
         history: &history,

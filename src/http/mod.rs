@@ -7,6 +7,7 @@ pub mod audit;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod meetings;
 pub mod oncall;
 pub mod openapi;
 #[cfg(feature = "slack")]
@@ -51,6 +52,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
+        .merge(meetings::routes())
         .merge(api::routes());
     #[cfg(feature = "slack")]
     let routes = routes.merge(slack::routes());
