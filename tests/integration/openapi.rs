@@ -4,8 +4,9 @@
 //! answer is a server error, every status code and content type is
 //! documented, and every body matches its schema. The console first puts
 //! something in every family (a held train with a blocker, a one-off window
-//! with a queued patch, log entries, loaner requests, an alert), so the
-//! schemas are checked against real content rather than empty lists.
+//! with a queued patch, log entries, loaner requests, an alert, a meeting's
+//! minutes with an action item), so the schemas are checked against real
+//! content rather than empty lists.
 //! `/events` streams forever and is left out of the run.
 
 use std::io::{BufRead, BufReader, Write};
@@ -32,6 +33,11 @@ fn seed() -> String {
 !loaner request linux-large for 1d debug a hang
 !loaner approve 1
 !status alert CI is down
+!meeting start triage
+!info two new crashes
+!action bob file the blocker
+!agreed promote on Thursday
+!meeting end
 "
     )
 }
@@ -77,6 +83,7 @@ fn schemathesis_finds_no_server_error_or_undocumented_status() {
         "queued #1",
         "approved #1",
         "alert posted",
+        "action #1 for bob",
     ] {
         assert!(said.contains(done), "seeding did not say {done:?}: {said}");
     }
