@@ -21,6 +21,7 @@ pub mod log;
 pub mod manifest;
 pub mod oncall;
 pub mod role;
+pub mod stats;
 pub mod status;
 pub mod task;
 pub mod train;
@@ -99,6 +100,9 @@ pub enum Command {
     /// Incident alerts that set channel topics, notices, and the status log.
     #[command(subcommand)]
     Status(status::Status),
+    /// Duty statistics: tree closures, deploy windows, loaner response, train holds.
+    #[command(subcommand)]
+    Stats(stats::Stats),
 }
 
 impl Command {
@@ -114,6 +118,7 @@ impl Command {
             Command::Window(w) => w.permit(),
             Command::Log(l) => l.permit(),
             Command::Loaner(l) => l.permit(),
+            Command::Stats(s) => s.permit(),
         }
     }
 
@@ -132,6 +137,7 @@ impl Command {
             Command::Window(w) => format!("window {}", w.verb()),
             Command::Log(l) => format!("log {}", l.verb()),
             Command::Loaner(l) => format!("loaner {}", l.verb()),
+            Command::Stats(s) => format!("stats {}", s.verb()),
         }
     }
 
@@ -150,6 +156,7 @@ impl Command {
             Command::Window(_) => "window",
             Command::Log(_) => "log",
             Command::Loaner(_) => "loaner",
+            Command::Stats(_) => "stats",
         }
     }
 }
@@ -526,6 +533,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Window(w) => window::handle(w, ctx, &state.windows),
         Command::Log(l) => log::handle(l, ctx, state),
         Command::Loaner(l) => loaner::handle(l, ctx, &state.loaners),
+        Command::Stats(s) => stats::handle(s, ctx, state),
     }
 }
 
