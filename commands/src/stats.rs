@@ -103,13 +103,13 @@ pub fn handle(cmd: &Stats, ctx: &Context, state: &State) -> Result<Outcome, Erro
             let span = span_of(range)?;
             let tree = tree.map(|t| known_tree(state, t)).transpose()?;
             let s = trees::stats(ctx.history, &state.trees, tree.as_ref(), span, ctx.now, tz);
-            trees_summary(&s, range.unwrap_or("30d"))
+            trees_summary(&s, &last(range))
         }
         Stats::Windows { range } => {
             let span = span_of(range.as_deref())?;
             windows_summary(
                 &windows::stats(ctx.history, span, tz),
-                range.as_deref().unwrap_or("30d"),
+                &last(range.as_deref()),
                 tz,
             )
         }
@@ -117,18 +117,23 @@ pub fn handle(cmd: &Stats, ctx: &Context, state: &State) -> Result<Outcome, Erro
             let span = span_of(range.as_deref())?;
             loaners_summary(
                 &loaners::stats(ctx.history, &state.loaners, span, tz),
-                range.as_deref().unwrap_or("30d"),
+                &last(range.as_deref()),
             )
         }
         Stats::Trains { range } => {
             let span = span_of(range.as_deref())?;
             trains_summary(
                 &trains::stats(ctx.history, span, ctx.now, tz),
-                range.as_deref().unwrap_or("30d"),
+                &last(range.as_deref()),
             )
         }
     };
     Ok(Outcome::reply(reply))
+}
+
+/// How a chat range reads in a summary: `last 30d`.
+fn last(range: Option<&str>) -> String {
+    format!("last {}", range.unwrap_or("30d"))
 }
 
 /// The tree named `name`, or a not-found error listing the trees.
@@ -172,13 +177,14 @@ fn ranked<K: std::fmt::Display>(items: impl Iterator<Item = (K, f64)>) -> String
         .join(", ")
 }
 
+/// The summaries below take the span as it should read (`last 30d`).
 pub fn trees_summary(s: &trees::TreeStats, range: &str) -> String {
     let what = match &s.tree {
         Some(t) => format!("tree {t}"),
         None => "trees".to_string(),
     };
     let mut head = format!(
-        "{what}, last {range}: closed {} in {}",
+        "{what}, {range}: closed {} in {}",
         h(s.closed_hours),
         plural(s.closures, "closure", "closures")
     );
@@ -204,7 +210,7 @@ pub fn trees_summary(s: &trees::TreeStats, range: &str) -> String {
 }
 
 pub fn windows_summary(s: &windows::WindowStats, range: &str, tz: Tz) -> String {
-    let mut head = format!("windows, last {range}: {} held", s.windows);
+    let mut head = format!("windows, {range}: {} held", s.windows);
     if s.open > 0 {
         head.push_str(&format!(" ({} still open)", s.open));
     }
@@ -241,7 +247,7 @@ pub fn windows_summary(s: &windows::WindowStats, range: &str, tz: Tz) -> String 
 
 pub fn loaners_summary(s: &loaners::LoanerStats, range: &str) -> String {
     let mut head = format!(
-        "loaners, last {range}: {}; {} answered ({} approved, {} denied)",
+        "loaners, {range}: {}; {} answered ({} approved, {} denied)",
         plural(s.requests, "request", "requests"),
         s.answered,
         s.approved,
@@ -273,7 +279,7 @@ pub fn loaners_summary(s: &loaners::LoanerStats, range: &str) -> String {
 
 pub fn trains_summary(s: &trains::TrainStats, range: &str) -> String {
     let mut head = format!(
-        "trains, last {range}: held {} in {}",
+        "trains, {range}: held {} in {}",
         h(s.hold_hours),
         plural(s.holds, "hold", "holds")
     );

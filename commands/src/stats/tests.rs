@@ -35,7 +35,7 @@ fn reply(w: &World, line: &str) -> String {
         .reply
 }
 
-fn close(tree: &str, tags: &[&str]) -> Condition {
+fn closed(tags: &[&str]) -> Condition {
     Condition {
         status: Status::Closed,
         reason: "x".into(),
@@ -123,20 +123,10 @@ fn tree_hours_by_category_clipped_to_the_range_and_still_closed_ones_to_now() {
 fn untagged_retagged_amended_and_approval_required() {
     let mut w = World::with_trees(TREES);
     // Closed without a tag (as the treestatus API allows), for 1 h.
-    set(
-        &mut w,
-        "autoland",
-        Condition::open(),
-        close("autoland", &[]),
-    );
+    set(&mut w, "autoland", Condition::open(), closed(&[]));
     w.advance(Duration::hours(1));
     // Re-closed with a tag: a new category, not a new closure.
-    let retag = set(
-        &mut w,
-        "autoland",
-        close("autoland", &[]),
-        close("autoland", &["merges"]),
-    );
+    let retag = set(&mut w, "autoland", closed(&[]), closed(&["merges"]));
     w.advance(Duration::hours(2));
     // Approval required is not closed.
     w.ok(&alice(), "tree approval autoland code freeze");
