@@ -31,6 +31,9 @@ pub use span::Span;
 /// Most trains a chat summary names.
 const TRAINS_LISTED: usize = 5;
 
+/// Most categories or trees a chat summary names.
+const RANKED_LISTED: usize = 8;
+
 /// Statistics of the duties over a range back from now (default 30d).
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 #[command(
@@ -101,7 +104,10 @@ pub fn handle(cmd: &Stats, ctx: &Context, state: &State) -> Result<Outcome, Erro
                 other => other,
             };
             let span = span_of(range)?;
-            let tree = tree.map(|t| known_tree(state, t)).transpose()?;
+            let tree = tree
+                .filter(|t| !t.eq_ignore_ascii_case("all"))
+                .map(|t| known_tree(state, t))
+                .transpose()?;
             let s = trees::stats(ctx.history, &state.trees, tree.as_ref(), span, ctx.now, tz);
             trees_summary(&s, &last(range))
         }
@@ -167,14 +173,20 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// Categories (or trees) by hours, largest first, ties by name.
+/// Categories (or trees) by hours, largest first, ties by name; at most
+/// [`RANKED_LISTED`], then how many more.
 fn ranked<K: std::fmt::Display>(items: impl Iterator<Item = (K, f64)>) -> String {
     let mut v: Vec<(String, f64)> = items.map(|(k, x)| (k.to_string(), x)).collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    v.iter()
+    let mut parts: Vec<String> = v
+        .iter()
+        .take(RANKED_LISTED)
         .map(|(k, x)| format!("{k} {}", h(*x)))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect();
+    if v.len() > RANKED_LISTED {
+        parts.push(format!("and {} more", v.len() - RANKED_LISTED));
+    }
+    parts.join(", ")
 }
 
 /// The summaries below take the span as it should read (`last 30d`).

@@ -83,6 +83,7 @@ fn tree_hours_by_category_clipped_to_the_range_and_still_closed_ones_to_now() {
          by category: infra 4.0 h, checkin-test 2.0 h\n\
          by tree: try 4.0 h, autoland 2.0 h"
     );
+    assert_eq!(reply(&w, "stats trees all 30d"), reply(&w, "stats trees"));
     assert_eq!(
         reply(&w, "stats trees autoland"),
         "tree autoland, last 30d: closed 2.0 h in 1 closure\nby category: infra 2.0 h"
