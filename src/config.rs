@@ -133,6 +133,34 @@ pub struct Config {
     pub windows: Vec<WindowConfig>,
     #[serde(default)]
     pub pools: Vec<PoolConfig>,
+    #[serde(default)]
+    pub escalation: EscalationConfig,
+}
+
+/// `[escalation]`: how long `escalate` waits for an `ack` per step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    pub ack_timeout: Spanned<String>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            ack_timeout: Spanned::new(0..0, "15m".to_string()),
+        }
+    }
+}
+
+impl EscalationConfig {
+    fn timeout(&self) -> Result<chrono::Duration, String> {
+        let text = self.ack_timeout.get_ref();
+        match signalbox_commands::when::parse_duration(text) {
+            Ok(d) if d >= chrono::Duration::minutes(1) => Ok(d),
+            Ok(_) => Err(format!("ack timeout \"{text}\" must be at least 1m")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -801,6 +829,13 @@ impl Config {
                 });
             }
         }
+        if let Err(message) = self.escalation.timeout() {
+            problems.push(Problem {
+                line: at(self.escalation.ack_timeout.span()),
+                key: "escalation.ack_timeout".into(),
+                message,
+            });
+        }
         let mut groups = std::collections::HashSet::new();
         if self.train.groups.is_empty() {
             problems.push(Problem {
@@ -957,6 +992,11 @@ impl Config {
                 .iter()
                 .filter_map(|p| p.pool(self.bot.timezone).ok())
                 .collect(),
+            public_url: self.http.public_url.clone(),
+            escalation_timeout: self
+                .escalation
+                .timeout()
+                .unwrap_or(chrono::Duration::minutes(15)),
         }
     }
 }
@@ -1155,6 +1195,10 @@ mod tests {
             (
                 "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nstart = \"2026-01-05 09:00\"\n",
                 "line 5: rotations.shift: rotation \"r\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has neither",
+            ),
+            (
+                "[escalation]\nack_timeout = \"10s\"\n",
+                "line 2: escalation.ack_timeout: ack timeout \"10s\" must be at least 1m",
             ),
             (
                 "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nhandoff = \"0 9 * * Mon\"\nstart = \"2026-01-05 09:00\"\n",

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod meetings;
 pub mod oncall;
 #[cfg(feature = "slack")]
 pub mod slack;
@@ -52,6 +53,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
+        .merge(meetings::routes())
         .merge(api::routes())
         .merge(stats::routes());
     #[cfg(feature = "slack")]

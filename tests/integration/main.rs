@@ -9,6 +9,7 @@ mod deploylog;
 #[cfg(feature = "discord")]
 mod discord;
 mod durability;
+mod escalation;
 mod export;
 #[cfg(feature = "discord")]
 mod fake_discord;
@@ -23,6 +24,7 @@ mod irc_client;
 mod ledger;
 mod loaner;
 mod malformed;
+mod meeting;
 mod oncall;
 mod openapi;
 mod scheduler;
