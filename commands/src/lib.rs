@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod meeting;
 pub mod oncall;
 pub mod role;
+pub mod stats;
 pub mod status;
 pub mod task;
 pub mod train;
@@ -101,6 +102,9 @@ pub enum Command {
     /// Incident alerts that set channel topics, notices, and the status log.
     #[command(subcommand)]
     Status(status::Status),
+    /// Duty statistics: tree closures, deploy windows, loaner response, train holds.
+    #[command(subcommand)]
+    Stats(stats::Stats),
     /// Run a meeting here and keep its minutes.
     #[command(subcommand)]
     Meeting(meeting::Meeting),
@@ -130,6 +134,7 @@ impl Command {
             Command::Window(w) => w.permit(),
             Command::Log(l) => l.permit(),
             Command::Loaner(l) => l.permit(),
+            Command::Stats(s) => s.permit(),
             Command::Meeting(m) => m.permit(),
             Command::Info(_) | Command::Agreed(_) => Permit::Identified,
             Command::Action(a) => a.permit(),
@@ -153,6 +158,7 @@ impl Command {
             Command::Window(w) => format!("window {}", w.verb()),
             Command::Log(l) => format!("log {}", l.verb()),
             Command::Loaner(l) => format!("loaner {}", l.verb()),
+            Command::Stats(s) => format!("stats {}", s.verb()),
             Command::Meeting(m) => format!("meeting {}", m.verb()),
             Command::Info(_) => "info".to_string(),
             Command::Agreed(_) => "agreed".to_string(),
@@ -177,6 +183,7 @@ impl Command {
             Command::Window(_) => "window",
             Command::Log(_) => "log",
             Command::Loaner(_) => "loaner",
+            Command::Stats(_) => "stats",
             Command::Meeting(_) => "meeting",
             Command::Info(_) => "info",
             Command::Agreed(_) => "agreed",
@@ -593,6 +600,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Window(w) => window::handle(w, ctx, &state.windows),
         Command::Log(l) => log::handle(l, ctx, state),
         Command::Loaner(l) => loaner::handle(l, ctx, &state.loaners),
+        Command::Stats(s) => stats::handle(s, ctx, state),
         Command::Meeting(m) => meeting::handle(m, ctx, &state.meetings),
         Command::Info(n) => meeting::note(meeting::ItemKind::Info, n, ctx, &state.meetings),
         Command::Agreed(n) => meeting::note(meeting::ItemKind::Agreed, n, ctx, &state.meetings),

@@ -479,7 +479,7 @@ fn help_for_unknown_names_lists_the_known_ones() {
     let cases = [
         (
             "help frob",
-            r#"no help for command "frob"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, meeting, info, agreed, action, escalate, ack"#,
+            r#"no help for command "frob"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, stats, meeting, info, agreed, action, escalate, ack"#,
         ),
         (
             "help tree frob",
@@ -824,6 +824,7 @@ fn every_variant_has_the_permit_the_spec_gives() {
     table.extend(crate::window::tests::variants());
     table.extend(crate::log::tests::variants());
     table.extend(crate::loaner::tests::variants());
+    table.extend(crate::stats::tests::variants());
     for (command, permit) in &table {
         assert_eq!(command.permit(), *permit, "{}", command.name());
         if let Command::Tree(t) = command {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
@@ -12,6 +13,7 @@ pub mod oncall;
 pub mod openapi;
 #[cfg(feature = "slack")]
 pub mod slack;
+pub mod stats;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -53,7 +55,8 @@ pub fn routes(state: AppState) -> Routes {
         .merge(audit::routes())
         .merge(oncall::routes())
         .merge(meetings::routes())
-        .merge(api::routes());
+        .merge(api::routes())
+        .merge(stats::routes());
     #[cfg(feature = "slack")]
     let routes = routes.merge(slack::routes());
     #[cfg(feature = "discord")]

@@ -30,6 +30,7 @@ mod openapi;
 mod scheduler;
 #[cfg(feature = "slack")]
 mod slack;
+mod stats;
 mod train;
 mod trees;
 mod treestatus;
