@@ -7,6 +7,11 @@
 //! round trip. Burst: 200 `ping`s written at once; replies/s until the last
 //! `pong`. The bot runs with its outbound budget disabled, so the numbers are
 //! the adapter's and the router's, not the pacing's.
+//!
+//! The same for a durable state change (`status log TEXT`, one event written
+//! and flushed through the ledger per command) by an identified account, and
+//! at the end the peak RSS of this process (bot with every adapter compiled
+//! in, plus the small load client).
 
 #[allow(dead_code)]
 #[path = "../tests/integration/irc_client.rs"]
@@ -87,13 +92,18 @@ fn report(name: &str, latencies: &[Duration], rate: f64) {
 async fn main() {
     let net = Network::start();
     net.register("signalbox", PASSWORD).await;
+    net.register("loader", PASSWORD).await;
 
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         r##"[bot]
 data_dir = {data:?}
+rate_limit_burst = 0
 [http]
 enabled = false
+[people.loader]
+roles = ["admin"]
+irc = "loader"
 [adapters.irc]
 server = "127.0.0.1"
 port = {port}
@@ -125,11 +135,36 @@ enabled = false
     ));
     assert!(irc.joined_all(Duration::from_secs(20)).await, "bot joined");
 
-    let mut client = Client::connect(net.port, "loader", None).await;
+    let mut client = Client::connect(net.port, "loader", Some(("loader", PASSWORD))).await;
     let (floor, floor_rate) = measure(&mut client, "loader", "echo", "loader", "echo").await;
     let (bot_lat, bot_rate) = measure(&mut client, "signalbox", "ping", "signalbox", "pong").await;
+    let events_before = bot.ledger.events().expect("events").len();
+    let (log_lat, log_rate) = measure(
+        &mut client,
+        "signalbox",
+        "status log bench entry",
+        "signalbox",
+        "logged: bench entry",
+    )
+    .await;
+    let written = bot.ledger.events().expect("events").len() - events_before;
+    assert_eq!(written, SEQUENTIAL + 20 + BURST, "one durable event per command");
     println!("irc on loopback, {SEQUENTIAL} sequential round trips, then a burst of {BURST}:");
     report("server echo (floor)", &floor, floor_rate);
-    report("bot !ping -> pong", &bot_lat, bot_rate);
+    report("bot ping -> pong", &bot_lat, bot_rate);
+    report("bot status log (durable)", &log_lat, log_rate);
+    println!("peak RSS of the bench process: {}", peak_rss());
     shutdown.cancel();
+}
+
+/// VmHWM of this process, as /proc reports it.
+fn peak_rss() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(|l| l.trim_start_matches("VmHWM:").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown (no /proc/self/status)".to_string())
 }
