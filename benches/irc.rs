@@ -148,7 +148,11 @@ enabled = false
     )
     .await;
     let written = bot.ledger.events().expect("events").len() - events_before;
-    assert_eq!(written, SEQUENTIAL + 20 + BURST, "one durable event per command");
+    assert_eq!(
+        written,
+        SEQUENTIAL + 20 + BURST,
+        "one durable event per command"
+    );
     println!("irc on loopback, {SEQUENTIAL} sequential round trips, then a burst of {BURST}:");
     report("server echo (floor)", &floor, floor_rate);
     report("bot ping -> pong", &bot_lat, bot_rate);

@@ -150,13 +150,13 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
                 #[cfg(feature = "discord")]
                 Platform::Discord => signalbox_commands::manifest::discord::application_commands(),
             };
-            println!("{}", serde_json::to_string_pretty(&manifest)?);
+            print_json(&manifest)?;
         }
         Cmd::Export { config } => {
             let config = load(&config)?;
             let ledger = Ledger::open(&config.bot.data_dir)?;
             let export = ledger.export()?;
-            println!("{}", serde_json::to_string_pretty(&export)?);
+            print_json(&export)?;
         }
         Cmd::Import { config, file } => {
             let config = load(&config)?;
@@ -212,4 +212,19 @@ async fn wait_for_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+/// Writes `value` to stdout as pretty JSON. A reader that stops early
+/// (`signalbox export | head`) is not an error, where `println!` would panic.
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let written = serde_json::to_writer_pretty(&mut out, value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(out))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }

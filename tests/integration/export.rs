@@ -59,3 +59,28 @@ fn export_import_round_trips_and_refuses_a_used_directory() {
     assert!(!garbage.status.success());
     assert!(String::from_utf8_lossy(&garbage.stderr).contains("not a signalbox export"));
 }
+
+#[test]
+fn export_into_a_reader_that_stops_early_is_not_a_crash() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "");
+    let script = b"!tree close autoland,try bustage #infra\n!tree open try\n".repeat(300);
+    assert!(run(&["console"], &config, &script).status.success());
+    // Like `signalbox export | head -c 10`: the pipe's reader goes away
+    // after a few bytes, so later writes meet a closed pipe.
+    let mut child = Command::new(bin())
+        .arg("export")
+        .arg("--config")
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut head = [0u8; 10];
+    std::io::Read::read_exact(&mut child.stdout.take().expect("stdout"), &mut head)
+        .expect("the export starts");
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+}
