@@ -5,6 +5,7 @@
 mod abuse;
 mod board;
 mod common;
+mod crash;
 mod deploylog;
 #[cfg(feature = "discord")]
 mod discord;
@@ -25,6 +26,7 @@ mod loaner;
 mod malformed;
 mod oncall;
 mod openapi;
+mod readonly;
 mod scheduler;
 #[cfg(feature = "slack")]
 mod slack;
