@@ -62,7 +62,9 @@ fn check_outbound(target: &str, text: &str, max_lines: usize) {
             "{} bytes behind the prefix: {l:?}",
             l.len()
         );
-        let msg: Message = l.parse().unwrap_or_else(|e| panic!("{l:?} does not parse: {e}"));
+        let msg: Message = l
+            .parse()
+            .unwrap_or_else(|e| panic!("{l:?} does not parse: {e}"));
         match &msg.command {
             Command::PRIVMSG(to, said) => {
                 assert_eq!(to, target, "{l:?}");
@@ -74,7 +76,11 @@ fn check_outbound(target: &str, text: &str, max_lines: usize) {
     }
     if max_lines == 0 {
         // Unfolded, nothing visible may go missing (spacing may change).
-        let visible = |s: &str| -> String { s.chars().filter(|c| !c.is_whitespace() && !c.is_control()).collect() };
+        let visible = |s: &str| -> String {
+            s.chars()
+                .filter(|c| !c.is_whitespace() && !c.is_control())
+                .collect()
+        };
         assert_eq!(visible(&carried), visible(text), "text lost on the way out");
     }
 }

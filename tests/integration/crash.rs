@@ -339,12 +339,11 @@ fn drive(console: Console, iteration: u64, rng: &mut Rng, seq: &mut u64) -> Vec<
                 let line = format!("!oncall override ciduty bob {} {}", fmt(start), fmt(until));
                 // The id is only known from the reply.
                 d.run(Step::new(line, "bob is on ciduty shift", "duty", "override").outbox(0))
-                    .map(|reply| {
-                        let id = number_after(&reply, "(override ").unwrap_or(0);
+                    .inspect(|reply| {
+                        let id = number_after(reply, "(override ").unwrap_or(0);
                         if let Some(last) = d.acked.last_mut() {
                             last.step.needle = Needle::Id(id);
                         }
-                        reply
                     })
             }
             _ => {
