@@ -14,7 +14,7 @@ use std::str::FromStr;
 use chrono_tz::Tz;
 use serde::Deserialize;
 use signalbox_commands::liaison::Cover;
-use signalbox_commands::oncall::{Rotation, ShiftLength};
+use signalbox_commands::oncall::{Rotation, ShiftPattern};
 use signalbox_commands::task::TaskPattern;
 use signalbox_commands::{ChannelAddr, PersonId, Role, Settings, TaskPatterns};
 use toml::Spanned;
@@ -133,6 +133,34 @@ pub struct Config {
     pub windows: Vec<WindowConfig>,
     #[serde(default)]
     pub pools: Vec<PoolConfig>,
+    #[serde(default)]
+    pub escalation: EscalationConfig,
+}
+
+/// `[escalation]`: how long `escalate` waits for an `ack` per step.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EscalationConfig {
+    pub ack_timeout: Spanned<String>,
+}
+
+impl Default for EscalationConfig {
+    fn default() -> Self {
+        Self {
+            ack_timeout: Spanned::new(0..0, "15m".to_string()),
+        }
+    }
+}
+
+impl EscalationConfig {
+    fn timeout(&self) -> Result<chrono::Duration, String> {
+        let text = self.ack_timeout.get_ref();
+        match signalbox_commands::when::parse_duration(text) {
+            Ok(d) if d >= chrono::Duration::minutes(1) => Ok(d),
+            Ok(_) => Err(format!("ack timeout \"{text}\" must be at least 1m")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -142,7 +170,9 @@ pub struct RotationConfig {
     /// People from `[people]`, in shift order.
     pub members: Vec<Spanned<String>>,
     /// Shift length: `12h`, `1d`, `1w`, `2w`.
-    pub shift: Spanned<String>,
+    pub shift: Option<Spanned<String>>,
+    /// Or a cron expression: a shift starts at every firing.
+    pub handoff: Option<Cron>,
     /// Local start of the first shift (held by the first member): `2026-11-02 09:00`.
     pub start: Spanned<String>,
     pub timezone: Option<Tz>,
@@ -695,12 +725,26 @@ impl Config {
                     });
                 }
             }
-            if let Err(e) = shift_length(r.shift.get_ref()) {
-                problems.push(Problem {
-                    line: at(r.shift.span()),
+            match (&r.shift, &r.handoff) {
+                (Some(shift), None) => {
+                    if let Err(e) = shift_length(shift.get_ref()) {
+                        problems.push(Problem {
+                            line: at(shift.span()),
+                            key: "rotations.shift".into(),
+                            message: e,
+                        });
+                    }
+                }
+                (None, Some(_)) => {}
+                (shift, _) => problems.push(Problem {
+                    line: shift.as_ref().map_or_else(|| at(r.start.span()), |s| at(s.span())),
                     key: "rotations.shift".into(),
-                    message: e,
-                });
+                    message: format!(
+                        "rotation \"{}\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has {}",
+                        r.name,
+                        if shift.is_some() { "both" } else { "neither" }
+                    ),
+                }),
             }
             if let Err(e) = rotation_start(r.start.get_ref()) {
                 problems.push(Problem {
@@ -784,6 +828,13 @@ impl Config {
                     message,
                 });
             }
+        }
+        if let Err(message) = self.escalation.timeout() {
+            problems.push(Problem {
+                line: at(self.escalation.ack_timeout.span()),
+                key: "escalation.ack_timeout".into(),
+                message,
+            });
         }
         let mut groups = std::collections::HashSet::new();
         if self.train.groups.is_empty() {
@@ -877,7 +928,11 @@ impl Config {
                         .iter()
                         .map(|m| PersonId::new(m.get_ref()))
                         .collect(),
-                    length: shift_length(r.shift.get_ref()).ok()?,
+                    pattern: match (&r.shift, &r.handoff) {
+                        (Some(shift), None) => shift_length(shift.get_ref()).ok()?,
+                        (None, Some(cron)) => ShiftPattern::Cron(Box::new(cron.schedule.clone())),
+                        _ => return None,
+                    },
                     anchor: rotation_start(r.start.get_ref()).ok()?,
                     timezone: r.timezone.unwrap_or(self.bot.timezone),
                     channels: r.channels.clone(),
@@ -937,13 +992,18 @@ impl Config {
                 .iter()
                 .filter_map(|p| p.pool(self.bot.timezone).ok())
                 .collect(),
+            public_url: self.http.public_url.clone(),
+            escalation_timeout: self
+                .escalation
+                .timeout()
+                .unwrap_or(chrono::Duration::minutes(15)),
         }
     }
 }
 
 /// `12h` → hours; whole days (`1d`, `1w`, `2w`) → days, which keep the
 /// local start time across DST changes.
-fn shift_length(text: &str) -> Result<ShiftLength, String> {
+fn shift_length(text: &str) -> Result<ShiftPattern, String> {
     let d = signalbox_commands::when::parse_duration(text).map_err(|e| e.to_string())?;
     let hours = d.num_hours();
     if d != chrono::Duration::hours(hours) || hours == 0 {
@@ -953,9 +1013,9 @@ fn shift_length(text: &str) -> Result<ShiftLength, String> {
     }
     let hours = u32::try_from(hours).map_err(|_| format!("shift \"{text}\" is too long"))?;
     Ok(if hours % 24 == 0 {
-        ShiftLength::Days(hours / 24)
+        ShiftPattern::Days(hours / 24)
     } else {
-        ShiftLength::Hours(hours)
+        ShiftPattern::Hours(hours)
     })
 }
 
@@ -1127,6 +1187,22 @@ mod tests {
             (
                 "[[pools]]\nname = \"p\"\nmachines = [\"m\"]\ndefault_loan = \"3q\"\nmax_loan = \"5d\"\nquota = 1\nsla_hours = 8\n",
                 "line 4: pools.default_loan: duration \"3q\" is malformed",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nshift = \"1w\"\nhandoff = \"0 0 9 * * Mon\"\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.shift: rotation \"r\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has both",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.shift: rotation \"r\" needs exactly one of shift = \"1w\" or handoff = \"0 0 9 * * Mon,Thu\"; it has neither",
+            ),
+            (
+                "[escalation]\nack_timeout = \"10s\"\n",
+                "line 2: escalation.ack_timeout: ack timeout \"10s\" must be at least 1m",
+            ),
+            (
+                "[people.a]\n[[rotations]]\nname = \"r\"\nmembers = [\"a\"]\nhandoff = \"0 9 * * Mon\"\nstart = \"2026-01-05 09:00\"\n",
+                "line 5: rotations.handoff: cron expression \"0 9 * * Mon\" is invalid",
             ),
         ];
         for (text, want) in cases {

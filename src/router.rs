@@ -237,12 +237,14 @@ impl Router {
         let resolver = self.resolver.clone();
         let clock = self.clock.clone();
         let network = actor.network;
+        let channel = actor.channel.clone();
         self.ledger
             .transact_once(once, move |state, history, event_id| {
                 let now = clock.now();
                 let ctx = Context {
                     caller: &caller,
                     network,
+                    channel: channel.as_ref(),
                     now,
                     settings: &settings,
                     history,

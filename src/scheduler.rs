@@ -136,6 +136,7 @@ impl Scheduler {
                 let ctx = Context {
                     caller: &caller,
                     network: Network::Scheduler,
+                    channel: None,
                     now,
                     settings: &settings,
                     history,
@@ -236,6 +237,7 @@ impl Scheduler {
                     let ctx = Context {
                         caller: &caller,
                         network: Network::Scheduler,
+                        channel: None,
                         now,
                         settings: &settings,
                         history,

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{job, liaison, loaner, log, oncall, status, train, tree, window};
+use crate::{escalation, job, liaison, loaner, log, meeting, oncall, status, train, tree, window};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -72,6 +72,8 @@ pub enum Change {
     Window(window::Change),
     Log(log::Change),
     Loaner(loaner::Change),
+    Meeting(meeting::Change),
+    Escalation(escalation::Change),
 }
 
 impl Change {
@@ -86,6 +88,8 @@ impl Change {
             Change::Window(_) => Family::Windows,
             Change::Log(_) => Family::Log,
             Change::Loaner(_) => Family::Loaners,
+            Change::Meeting(_) => Family::Meetings,
+            Change::Escalation(_) => Family::Escalations,
         }
     }
 }
@@ -102,10 +106,12 @@ pub enum Family {
     Windows,
     Log,
     Loaners,
+    Meetings,
+    Escalations,
 }
 
 impl Family {
-    pub const ALL: [Family; 9] = [
+    pub const ALL: [Family; 11] = [
         Family::Trees,
         Family::Jobs,
         Family::Duty,
@@ -115,6 +121,8 @@ impl Family {
         Family::Windows,
         Family::Log,
         Family::Loaners,
+        Family::Meetings,
+        Family::Escalations,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +136,8 @@ impl Family {
             Family::Windows => "windows",
             Family::Log => "log",
             Family::Loaners => "loaners",
+            Family::Meetings => "meetings",
+            Family::Escalations => "escalations",
         }
     }
 }

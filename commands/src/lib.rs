@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod escalation;
 pub mod event;
 pub mod help;
 pub mod id;
@@ -19,8 +20,10 @@ pub mod liaison;
 pub mod loaner;
 pub mod log;
 pub mod manifest;
+pub mod meeting;
 pub mod oncall;
 pub mod role;
+pub mod stats;
 pub mod status;
 pub mod task;
 pub mod train;
@@ -99,6 +102,23 @@ pub enum Command {
     /// Incident alerts that set channel topics, notices, and the status log.
     #[command(subcommand)]
     Status(status::Status),
+    /// Duty statistics: tree closures, deploy windows, loaner response, train holds.
+    #[command(subcommand)]
+    Stats(stats::Stats),
+    /// Run a meeting here and keep its minutes.
+    #[command(subcommand)]
+    Meeting(meeting::Meeting),
+    /// Add a line of information to the running meeting's minutes.
+    Info(meeting::Note),
+    /// Record a decision in the running meeting's minutes.
+    Agreed(meeting::Note),
+    /// Action items: `action PERSON TEXT…` in a meeting, `action list`, `action done ID`.
+    #[command(subcommand)]
+    Action(meeting::Action),
+    /// Ping whoever covers an area until someone acknowledges.
+    Escalate(escalation::Escalate),
+    /// Acknowledge an escalation.
+    Ack(escalation::Ack),
 }
 
 impl Command {
@@ -114,6 +134,12 @@ impl Command {
             Command::Window(w) => w.permit(),
             Command::Log(l) => l.permit(),
             Command::Loaner(l) => l.permit(),
+            Command::Stats(s) => s.permit(),
+            Command::Meeting(m) => m.permit(),
+            Command::Info(_) | Command::Agreed(_) => Permit::Identified,
+            Command::Action(a) => a.permit(),
+            Command::Escalate(e) => e.permit(),
+            Command::Ack(a) => a.permit(),
         }
     }
 
@@ -132,6 +158,13 @@ impl Command {
             Command::Window(w) => format!("window {}", w.verb()),
             Command::Log(l) => format!("log {}", l.verb()),
             Command::Loaner(l) => format!("loaner {}", l.verb()),
+            Command::Stats(s) => format!("stats {}", s.verb()),
+            Command::Meeting(m) => format!("meeting {}", m.verb()),
+            Command::Info(_) => "info".to_string(),
+            Command::Agreed(_) => "agreed".to_string(),
+            Command::Action(a) => format!("action {}", a.verb()),
+            Command::Escalate(_) => "escalate".to_string(),
+            Command::Ack(_) => "ack".to_string(),
         }
     }
 
@@ -150,6 +183,13 @@ impl Command {
             Command::Window(_) => "window",
             Command::Log(_) => "log",
             Command::Loaner(_) => "loaner",
+            Command::Stats(_) => "stats",
+            Command::Meeting(_) => "meeting",
+            Command::Info(_) => "info",
+            Command::Agreed(_) => "agreed",
+            Command::Action(_) => "action",
+            Command::Escalate(_) => "escalate",
+            Command::Ack(_) => "ack",
         }
     }
 }
@@ -169,7 +209,12 @@ const DEFAULT_VERBS: &[(&str, &str)] = &[
     ("log", "add"),
     ("loaner", "list"),
     ("oncall", "who"),
+    ("action", "add"),
 ];
+
+/// Families whose bare name (no further words) runs another verb than
+/// their default: `!action` lists, `!action bob TEXT` gives one.
+const BARE_VERBS: &[(&str, &str)] = &[("action", "list")];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -211,7 +256,12 @@ pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
         let is_verb = next
             .as_deref()
             .is_some_and(|w| verbs.iter().any(|v| v == w) || w.starts_with('-'));
-        if !is_verb {
+        let bare = BARE_VERBS
+            .iter()
+            .find(|(f, _)| *f == first && words.len() == 1);
+        if let Some((_, verb)) = bare {
+            words.push((*verb).to_string());
+        } else if !is_verb {
             words.insert(1, (*default).to_string());
         } else if let Some(verb) = next {
             words[1] = verb;
@@ -255,6 +305,10 @@ pub struct Settings {
     pub windows: Vec<window::WindowDef>,
     /// Loaner machine pools.
     pub pools: Vec<loaner::Pool>,
+    /// How the HTTP server is reached from outside, for links in chat.
+    pub public_url: Option<String>,
+    /// How long an escalation waits for an ack before the next step.
+    pub escalation_timeout: chrono::Duration,
 }
 
 impl Default for Settings {
@@ -275,6 +329,8 @@ impl Default for Settings {
                 .collect(),
             windows: Vec::new(),
             pools: Vec::new(),
+            public_url: None,
+            escalation_timeout: chrono::Duration::minutes(15),
         }
     }
 }
@@ -295,6 +351,8 @@ pub const DEFAULT_TREE_TAGS: &[&str] = &[
 pub struct Context<'a> {
     pub caller: &'a Caller,
     pub network: Network,
+    /// Where the command was said; `None` in a DM, the API or the scheduler.
+    pub channel: Option<&'a ChannelAddr>,
     pub now: DateTime<Utc>,
     pub settings: &'a Settings,
     pub history: &'a dyn History,
@@ -390,6 +448,10 @@ pub struct State {
     pub log: log::Logs,
     #[serde(default)]
     pub loaners: loaner::Loaners,
+    #[serde(default)]
+    pub meetings: meeting::Meetings,
+    #[serde(default)]
+    pub escalations: escalation::Escalations,
 }
 
 impl State {
@@ -405,6 +467,8 @@ impl State {
                 Change::Window(c) => self.windows.apply(event, c),
                 Change::Log(c) => self.log.apply(event, c),
                 Change::Loaner(c) => self.loaners.apply(event, c),
+                Change::Meeting(c) => self.meetings.apply(event, c),
+                Change::Escalation(c) => self.escalations.apply(event, c),
             }
         }
     }
@@ -421,6 +485,8 @@ impl State {
             Family::Windows => serde_json::to_value(&self.windows),
             Family::Log => serde_json::to_value(&self.log),
             Family::Loaners => serde_json::to_value(&self.loaners),
+            Family::Meetings => serde_json::to_value(&self.meetings),
+            Family::Escalations => serde_json::to_value(&self.escalations),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -441,6 +507,8 @@ impl State {
             Family::Windows => self.windows = serde_json::from_value(value)?,
             Family::Log => self.log = serde_json::from_value(value)?,
             Family::Loaners => self.loaners = serde_json::from_value(value)?,
+            Family::Meetings => self.meetings = serde_json::from_value(value)?,
+            Family::Escalations => self.escalations = serde_json::from_value(value)?,
         }
         Ok(())
     }
@@ -450,6 +518,7 @@ impl State {
         let mut timers = self.trees.timers();
         timers.extend(self.windows.timers());
         timers.extend(self.loaners.timers());
+        timers.extend(self.escalations.timers());
         timers
     }
 }
@@ -484,6 +553,10 @@ pub enum Job {
     LoanerOverdue {
         id: u64,
     },
+    /// An escalation nobody acknowledged in time moves to its next step.
+    EscalationStep {
+        id: u64,
+    },
 }
 
 impl Job {
@@ -497,6 +570,7 @@ impl Job {
             Job::LoanerRemind { id, hours } => format!("loaner-remind-{hours}h:{id}"),
             Job::LoanerExpire { id } => format!("loaner-expire:{id}"),
             Job::LoanerOverdue { id } => format!("loaner-overdue:{id}"),
+            Job::EscalationStep { id } => format!("escalation-step:{id}"),
         }
     }
 }
@@ -526,6 +600,13 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Window(w) => window::handle(w, ctx, &state.windows),
         Command::Log(l) => log::handle(l, ctx, state),
         Command::Loaner(l) => loaner::handle(l, ctx, &state.loaners),
+        Command::Stats(s) => stats::handle(s, ctx, state),
+        Command::Meeting(m) => meeting::handle(m, ctx, &state.meetings),
+        Command::Info(n) => meeting::note(meeting::ItemKind::Info, n, ctx, &state.meetings),
+        Command::Agreed(n) => meeting::note(meeting::ItemKind::Agreed, n, ctx, &state.meetings),
+        Command::Action(a) => meeting::handle_action(a, ctx, &state.meetings),
+        Command::Escalate(e) => escalation::escalate(e, ctx, state),
+        Command::Ack(a) => escalation::ack(a, ctx, state),
     }
 }
 
@@ -538,6 +619,7 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
         Job::LoanerRemind { .. } | Job::LoanerExpire { .. } | Job::LoanerOverdue { .. } => {
             loaner::run_job(job, ctx, &state.loaners)
         }
+        Job::EscalationStep { id } => escalation::run_step(ctx, &state.escalations, *id),
     }
 }
 
@@ -600,6 +682,8 @@ pub fn open_items(ctx: &Context, state: &State, until: DateTime<Utc>) -> Vec<Str
             when::format_instant(w.start, tz)
         ));
     }
+    items.extend(escalation::digest_items(&state.escalations));
+    items.extend(meeting::digest_items(&state.meetings));
     if let Some(alert) = &state.status.alert {
         items.push(format!(
             "status alert since {}: {}",

@@ -7,7 +7,8 @@
 //!
 //! Shifts measured in days or weeks start at the same local wall-clock time
 //! across DST changes (a 09:00 handoff stays at 09:00); hour-long shifts are
-//! exact durations.
+//! exact durations; a cron schedule gives handoffs that are not evenly
+//! spaced (Monday and Thursday mornings), also in local time.
 
 use std::collections::BTreeMap;
 
@@ -91,20 +92,30 @@ impl Oncall {
     }
 }
 
-/// How long one shift lasts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShiftLength {
+/// Where shifts begin and end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShiftPattern {
+    /// Exact durations from the anchor.
     Hours(u32),
     /// Whole days: each shift starts at the anchor's local time.
     Days(u32),
+    /// A shift starts at every firing of the schedule (in the rotation's
+    /// zone); shift 0 is the one starting at the first firing at or after
+    /// the anchor. For handoffs that are not evenly spaced, e.g. Monday and
+    /// Thursday mornings.
+    Cron(Box<cron::Schedule>),
 }
+
+/// At most this many cron firings are walked to find a shift, which covers
+/// an hourly cron for over eleven years either side of the anchor.
+const CRON_WALK: usize = 100_000;
 
 /// A rotation as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotation {
     pub name: String,
     pub members: Vec<PersonId>,
-    pub length: ShiftLength,
+    pub pattern: ShiftPattern,
     /// The local start of shift 0 (held by the first member).
     pub anchor: NaiveDateTime,
     pub timezone: Tz,
@@ -127,24 +138,23 @@ impl Rotation {
 
     /// When shift `k` starts.
     pub fn start(&self, k: i64) -> DateTime<Utc> {
-        match self.length {
-            ShiftLength::Hours(h) => self.local(self.anchor) + Duration::hours(i64::from(h) * k),
-            ShiftLength::Days(d) => self.local(self.anchor + Duration::days(i64::from(d) * k)),
-        }
-    }
-
-    fn nominal(&self) -> i64 {
-        match self.length {
-            ShiftLength::Hours(h) => i64::from(h) * 3600,
-            ShiftLength::Days(d) => i64::from(d) * 86_400,
+        match &self.pattern {
+            ShiftPattern::Hours(h) => self.local(self.anchor) + Duration::hours(i64::from(*h) * k),
+            ShiftPattern::Days(d) => self.local(self.anchor + Duration::days(i64::from(*d) * k)),
+            ShiftPattern::Cron(schedule) => self.cron_start(schedule, k),
         }
     }
 
     /// The shift that covers `t`.
     pub fn index_at(&self, t: DateTime<Utc>) -> i64 {
+        let nominal = match &self.pattern {
+            ShiftPattern::Hours(h) => i64::from(*h) * 3600,
+            ShiftPattern::Days(d) => i64::from(*d) * 86_400,
+            ShiftPattern::Cron(schedule) => return self.cron_index_at(schedule, t),
+        };
         let mut k = (t - self.local(self.anchor))
             .num_seconds()
-            .div_euclid(self.nominal());
+            .div_euclid(nominal);
         for _ in 0..4 {
             if self.start(k) > t {
                 k -= 1;
@@ -155,6 +165,69 @@ impl Rotation {
             }
         }
         k
+    }
+
+    /// Firings from `from` on, forwards or backwards, with the twice-seen
+    /// hour of a DST fall-back counted once.
+    fn firings<'a>(
+        &self,
+        schedule: &'a cron::Schedule,
+        from: DateTime<Utc>,
+        forwards: bool,
+    ) -> impl Iterator<Item = DateTime<Utc>> + 'a {
+        let it = schedule.after(&from.with_timezone(&self.timezone));
+        let it: Box<dyn Iterator<Item = DateTime<Tz>> + 'a> = if forwards {
+            Box::new(it)
+        } else {
+            Box::new(it.rev())
+        };
+        let mut last_local = None;
+        it.take(CRON_WALK).filter_map(move |t| {
+            let local = t.naive_local();
+            (last_local.replace(local) != Some(local)).then(|| t.with_timezone(&Utc))
+        })
+    }
+
+    /// The start of shift 0: the first firing at or after the anchor.
+    fn cron_origin(&self, schedule: &cron::Schedule) -> DateTime<Utc> {
+        let anchor = self.local(self.anchor);
+        self.firings(schedule, anchor - Duration::seconds(1), true)
+            .next()
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    }
+
+    fn cron_start(&self, schedule: &cron::Schedule, k: i64) -> DateTime<Utc> {
+        let origin = self.cron_origin(schedule);
+        let found = if k >= 0 {
+            let n = usize::try_from(k).unwrap_or(usize::MAX);
+            self.firings(schedule, origin - Duration::seconds(1), true)
+                .nth(n)
+        } else {
+            let n = usize::try_from(-k - 1).unwrap_or(usize::MAX);
+            self.firings(schedule, origin, false).nth(n)
+        };
+        found.unwrap_or(if k >= 0 {
+            DateTime::<Utc>::MAX_UTC
+        } else {
+            DateTime::<Utc>::MIN_UTC
+        })
+    }
+
+    fn cron_index_at(&self, schedule: &cron::Schedule, t: DateTime<Utc>) -> i64 {
+        let origin = self.cron_origin(schedule);
+        if t >= origin {
+            let later = self
+                .firings(schedule, origin, true)
+                .take_while(|f| *f <= t)
+                .count();
+            i64::try_from(later).unwrap_or(i64::MAX)
+        } else {
+            let between = self
+                .firings(schedule, origin, false)
+                .take_while(|f| *f > t)
+                .count();
+            -i64::try_from(between).unwrap_or(i64::MAX) - 1
+        }
     }
 
     /// Who holds shift `k` by the rotation alone.
@@ -785,4 +858,65 @@ pub fn due(settings: &Settings, state: &State, now: DateTime<Utc>) -> Vec<String
         })
         .map(|r| r.name.clone())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    fn cron_rotation(expr: &str, anchor: &str) -> Rotation {
+        Rotation {
+            name: "r".into(),
+            members: vec![PersonId::new("a"), PersonId::new("b"), PersonId::new("c")],
+            pattern: ShiftPattern::Cron(Box::new(
+                cron::Schedule::from_str(expr).expect("test cron"),
+            )),
+            anchor: NaiveDateTime::parse_from_str(anchor, "%Y-%m-%d %H:%M").expect("anchor"),
+            timezone: chrono_tz::Europe::Berlin,
+            channels: vec![],
+            grants: vec![],
+            emails: BTreeMap::new(),
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().expect("test instant")
+    }
+
+    #[test]
+    fn cron_shifts_start_at_each_firing_on_both_sides_of_the_anchor() {
+        // Anchor on a Wednesday: shift 0 starts at the next firing, Thursday.
+        let r = cron_rotation("0 0 9 * * Mon,Thu", "2026-10-21 12:00");
+        assert_eq!(r.start(0), utc("2026-10-22T07:00:00Z"));
+        assert_eq!(r.start(1), utc("2026-10-26T08:00:00Z")); // after DST ends
+        assert_eq!(r.start(-1), utc("2026-10-19T07:00:00Z"));
+        assert_eq!(r.start(-2), utc("2026-10-15T07:00:00Z"));
+        for k in -6..6 {
+            let s = r.start(k);
+            assert_eq!(r.index_at(s), k, "start of shift {k}");
+            assert_eq!(r.index_at(s - Duration::seconds(1)), k - 1);
+            assert_eq!(r.index_at(s + Duration::hours(30)), k);
+        }
+        assert_eq!(
+            r.member(r.index_at(utc("2026-10-23T00:00:00Z"))),
+            Some(&PersonId::new("a"))
+        );
+        assert_eq!(
+            r.member(r.index_at(utc("2026-10-20T00:00:00Z"))),
+            Some(&PersonId::new("c"))
+        );
+    }
+
+    #[test]
+    fn a_firing_in_the_repeated_hour_counts_once() {
+        // 02:30 happens twice in Berlin on 2026-10-25.
+        let r = cron_rotation("0 30 2 * * *", "2026-10-23 00:00");
+        assert_eq!(r.start(0), utc("2026-10-23T00:30:00Z"));
+        assert_eq!(r.start(1), utc("2026-10-24T00:30:00Z"));
+        assert_eq!(r.start(2), utc("2026-10-25T00:30:00Z"));
+        assert_eq!(r.start(3), utc("2026-10-26T01:30:00Z"));
+        assert_eq!(r.index_at(utc("2026-10-25T01:45:00Z")), 2);
+    }
 }

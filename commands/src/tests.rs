@@ -101,6 +101,7 @@ impl World {
         Context {
             caller,
             network: self.network,
+            channel: None,
             now: self.now,
             settings: &self.settings,
             history: &self.history,
@@ -478,7 +479,7 @@ fn help_for_unknown_names_lists_the_known_ones() {
     let cases = [
         (
             "help frob",
-            r#"no help for command "frob"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status"#,
+            r#"no help for command "frob"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, stats, meeting, info, agreed, action, escalate, ack"#,
         ),
         (
             "help tree frob",
@@ -694,6 +695,60 @@ fn every_variant() -> Vec<(Command, Permit)> {
             Permit::Anyone,
         ),
         (
+            Command::Meeting(crate::meeting::Meeting::Start {
+                name: vec!["sync".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Meeting(crate::meeting::Meeting::Topic {
+                text: vec!["train".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Meeting(crate::meeting::Meeting::End),
+            Permit::Identified,
+        ),
+        (
+            Command::Info(crate::meeting::Note {
+                text: vec!["x".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Agreed(crate::meeting::Note {
+                text: vec!["x".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Action(crate::meeting::Action::Add {
+                person: "bob".into(),
+                text: vec!["x".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Action(crate::meeting::Action::List { person: None }),
+            Permit::Anyone,
+        ),
+        (
+            Command::Action(crate::meeting::Action::Done { id: "1".into() }),
+            Permit::Identified,
+        ),
+        (
+            Command::Escalate(crate::escalation::Escalate {
+                area: "security".into(),
+                text: vec!["x".into()],
+            }),
+            Permit::Identified,
+        ),
+        (
+            Command::Ack(crate::escalation::Ack { id: "1".into() }),
+            Permit::Identified,
+        ),
+        (
             Command::Role(crate::liaison::RoleCmd::Set {
                 area: "security".into(),
                 people: vec!["bob".into()],
@@ -769,6 +824,7 @@ fn every_variant_has_the_permit_the_spec_gives() {
     table.extend(crate::window::tests::variants());
     table.extend(crate::log::tests::variants());
     table.extend(crate::loaner::tests::variants());
+    table.extend(crate::stats::tests::variants());
     for (command, permit) in &table {
         assert_eq!(command.permit(), *permit, "{}", command.name());
         if let Command::Tree(t) = command {
@@ -871,7 +927,16 @@ fn sheriffs_and_admins_pass_every_tree_variant() {
     let trees = every_variant().into_iter().filter(|(c, _)| {
         !matches!(
             c,
-            Command::Oncall(_) | Command::Who(_) | Command::Role(_) | Command::Status(_)
+            Command::Oncall(_)
+                | Command::Who(_)
+                | Command::Role(_)
+                | Command::Status(_)
+                | Command::Meeting(_)
+                | Command::Info(_)
+                | Command::Agreed(_)
+                | Command::Action(_)
+                | Command::Escalate(_)
+                | Command::Ack(_)
         )
     });
     for (command, permit) in trees {

@@ -67,6 +67,7 @@ async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
     let ctx = Context {
         caller: &caller,
         network: Network::Http,
+        channel: None,
         now,
         settings: &app.settings,
         history: &history,

@@ -44,7 +44,7 @@ async fn page(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>signalbox</title>\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript><style>{STYLE}</style></head>\
-         <body><h1>signalbox</h1><div id=\"board\">{body}</div><script>{SCRIPT}</script></body></html>"
+         <body><h1>signalbox</h1><p><a href=\"/stats\" id=\"stats-link\">duty statistics</a></p><div id=\"board\">{body}</div><script>{SCRIPT}</script></body></html>"
     ))
 }
 

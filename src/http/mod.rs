@@ -4,12 +4,15 @@
 
 pub mod api;
 pub mod audit;
+pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod meetings;
 pub mod oncall;
 #[cfg(feature = "slack")]
 pub mod slack;
+pub mod stats;
 pub mod treestatus;
 
 use std::sync::Arc;
@@ -50,7 +53,9 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
-        .merge(api::routes());
+        .merge(meetings::routes())
+        .merge(api::routes())
+        .merge(stats::routes());
     #[cfg(feature = "slack")]
     let routes = routes.merge(slack::routes());
     #[cfg(feature = "discord")]

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::common::{at, bot, say};
 
 /// One WebDriver call; the JSON `value`.
-fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
+pub(crate) fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
     let mut stream =
         TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to chromedriver");
     stream
@@ -51,9 +51,9 @@ fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) ->
     json["value"].clone()
 }
 
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
 }
 
 impl Drop for Driver {
@@ -63,7 +63,7 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver() -> Driver {
+pub(crate) fn chromedriver() -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .expect("free port")
         .local_addr()
@@ -187,7 +187,7 @@ async fn the_board_shows_a_closure_without_a_reload() {
     );
 }
 
-fn decode_base64(text: &str) -> Vec<u8> {
+pub(crate) fn decode_base64(text: &str) -> Vec<u8> {
     let value = |c: u8| match c {
         b'A'..=b'Z' => c - b'A',
         b'a'..=b'z' => c - b'a' + 26,

@@ -73,17 +73,7 @@ pub async fn bot(dir: &Path, extra: &str, clock: Arc<ManualClock>) -> Bot {
 
 /// Says `text` in `console:#ops` as `person` and returns the reply.
 pub async fn say(bot: &Bot, person: &str, text: &str) -> String {
-    let msg = Inbound {
-        network: Network::Console,
-        channel: Some(ChannelAddr::new(Network::Console, "#ops")),
-        user: PlatformUserId::new(person),
-        text: text.to_string(),
-        id: None,
-    };
-    bot.router
-        .dispatch(&msg)
-        .await
-        .expect("console lines are always addressed to the bot")
+    say_in(bot, person, "#ops", text).await
 }
 
 pub fn event_count(bot: &Bot) -> usize {
@@ -147,4 +137,36 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// Says `text` in `channel` (e.g. `#releng`, on the console network) as
+/// `person` and returns the reply.
+pub async fn say_in(bot: &Bot, person: &str, channel: &str, text: &str) -> String {
+    let msg = Inbound {
+        network: Network::Console,
+        channel: Some(ChannelAddr::new(Network::Console, channel)),
+        user: PlatformUserId::new(person),
+        text: text.to_string(),
+        id: None,
+    };
+    bot.router
+        .dispatch(&msg)
+        .await
+        .expect("console lines are always addressed to the bot")
+}
+
+/// Serves the bot's HTTP API on an ephemeral loopback port until the token
+/// is cancelled.
+pub async fn serve(bot: &Bot) -> (SocketAddr, tokio_util::sync::CancellationToken) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(signalbox::http::serve(
+        listener,
+        bot.http_state(),
+        shutdown.clone(),
+    ));
+    (addr, shutdown)
 }

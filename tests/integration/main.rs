@@ -10,6 +10,7 @@ mod deploylog;
 #[cfg(feature = "discord")]
 mod discord;
 mod durability;
+mod escalation;
 mod export;
 #[cfg(feature = "discord")]
 mod fake_discord;
@@ -24,12 +25,14 @@ mod irc_client;
 mod ledger;
 mod loaner;
 mod malformed;
+mod meeting;
 mod oncall;
 mod openapi;
 mod readonly;
 mod scheduler;
 #[cfg(feature = "slack")]
 mod slack;
+mod stats;
 mod train;
 mod trees;
 mod treestatus;

@@ -16,7 +16,7 @@ use crate::common::{at, bin, bot, event_count, say};
 const CASES: &[(&str, &str)] = &[
     (
         "!frobnicate",
-        "unknown command \"frobnicate\"; commands are: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status",
+        "unknown command \"frobnicate\"; commands are: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, stats, meeting, info, agreed, action, escalate, ack",
     ),
     ("!", "empty command"),
     (
@@ -120,7 +120,7 @@ const CASES: &[(&str, &str)] = &[
     ("!whoami me", "unexpected argument 'me'"),
     (
         "!help nosuch",
-        "no help for command \"nosuch\"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status",
+        "no help for command \"nosuch\"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, stats, meeting, info, agreed, action, escalate, ack",
     ),
     (
         "!help tree nosuch",

@@ -16,7 +16,7 @@ use signalbox_commands::oncall::Change as DutyChange;
 
 use crate::common::{at, event_count, http, say};
 
-fn config(dir: &Path) -> Config {
+fn config(dir: &Path, extra: &str) -> Config {
     let text = format!(
         r#"
 [bot]
@@ -51,6 +51,7 @@ ci = "rotation:ci"
 [topics]
 "console:#ops" = "ops topic"
 "console:#dev" = "dev topic"
+{extra}
 "#,
         data = dir.join("data").display().to_string()
     );
@@ -58,22 +59,27 @@ ci = "rotation:ci"
 }
 
 async fn open(dir: &Path, clock: &Arc<ManualClock>) -> Bot {
-    Bot::open(config(dir), clock.clone() as Arc<dyn Clock>)
+    open_with(dir, clock, "").await
+}
+
+/// The test config plus `extra` TOML (pools, train, windows, rotations).
+async fn open_with(dir: &Path, clock: &Arc<ManualClock>, extra: &str) -> Bot {
+    Bot::open(config(dir, extra), clock.clone() as Arc<dyn Clock>)
         .await
         .expect("bot")
 }
 
-/// (instant, incoming person) of every handoff recorded so far.
-fn handoffs(bot: &Bot) -> Vec<(DateTime<Utc>, String)> {
+/// (instant, incoming person) of every handoff of `rotation` recorded so far.
+fn handoffs(bot: &Bot, name: &str) -> Vec<(DateTime<Utc>, String)> {
     bot.ledger
         .events()
         .expect("events")
         .into_iter()
         .flat_map(|e| e.changes.into_iter().map(move |c| (e.at, c)))
         .filter_map(|(t, c)| match c {
-            Change::Duty(DutyChange::HandedOff { person, .. }) => {
-                Some((t, person.map(|p| p.to_string()).unwrap_or_default()))
-            }
+            Change::Duty(DutyChange::HandedOff {
+                rotation, person, ..
+            }) if rotation == name => Some((t, person.map(|p| p.to_string()).unwrap_or_default())),
             _ => None,
         })
         .collect()
@@ -121,7 +127,7 @@ async fn a_week_of_handoffs_across_dst_and_a_restart() {
     .into_iter()
     .map(|(t, p)| (at(t), p.to_string()))
     .collect();
-    assert_eq!(handoffs(&bot), want);
+    assert_eq!(handoffs(&bot, "ci"), want);
     let posted = outbox_texts(&bot, "console:#ci");
     assert_eq!(posted.len(), 8, "one digest per shift change: {posted:#?}");
     assert!(
@@ -194,7 +200,7 @@ async fn overrides_and_swaps_change_who_is_on_and_who_the_handoff_names() {
     bot.scheduler().tick().await;
     clock.set(at("2026-10-21T13:00:00Z"));
     bot.scheduler().tick().await;
-    let names: Vec<String> = handoffs(&bot).into_iter().map(|(_, p)| p).collect();
+    let names: Vec<String> = handoffs(&bot, "ci").into_iter().map(|(_, p)| p).collect();
     assert_eq!(names, ["bob", "carol", "bob"]);
     let ci = outbox_texts(&bot, "console:#ci");
     assert!(
@@ -240,7 +246,7 @@ async fn overrides_and_swaps_change_who_is_on_and_who_the_handoff_names() {
 
     clock.set(at("2026-10-24T07:00:00Z"));
     bot.scheduler().tick().await;
-    let last = handoffs(&bot).pop().expect("handoff");
+    let last = handoffs(&bot, "ci").pop().expect("handoff");
     assert_eq!(last, (at("2026-10-24T07:00:00Z"), "carol".to_string()));
     assert!(
         outbox_texts(&bot, "console:#ci")
@@ -324,32 +330,185 @@ async fn duty_roles_follow_the_shift() {
     );
 }
 
+/// A pool, a train and a daily deploy window, so every kind of open item
+/// can appear in a digest.
+const FAMILIES: &str = r#"
+[train]
+groups = ["group0", "group1", "all"]
+[[windows]]
+name = "backport"
+cron = "0 0 13 * * Mon-Fri"
+duration = "1h"
+timezone = "UTC"
+deployers = ["alice"]
+[[pools]]
+name = "mac"
+machines = ["mac-01", "mac-02"]
+default_loan = "12h"
+max_loan = "2d"
+quota = 2
+sla_hours = 1
+"#;
+
+/// CI duty handed over by cron on Monday and Thursday mornings, with a pool
+/// whose requests CI duty approves.
+const CIDUTY: &str = r#"
+[[rotations]]
+name = "ciduty"
+members = ["bob", "carol"]
+handoff = "0 0 9 * * Mon,Thu"
+start = "2026-10-19 09:00"
+timezone = "Europe/Berlin"
+channels = ["console:#ciduty"]
+grants = ["ciduty"]
+[[pools]]
+name = "mac"
+machines = ["mac-01", "mac-02"]
+default_loan = "1d"
+max_loan = "2d"
+quota = 2
+sla_hours = 8
+"#;
+
+#[tokio::test]
+async fn cron_handoffs_fire_at_each_firing_across_dst_and_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-10-19T12:00:00Z")));
+    let mut bot = open_with(dir.path(), &clock, CIDUTY).await;
+    bot.scheduler().tick().await; // first sight: bob is on
+    let end = at("2026-11-03T00:00:00Z");
+    let restart_at = at("2026-10-27T00:00:00Z");
+    while clock.now() < end {
+        clock.advance(Duration::hours(1));
+        if clock.now() == restart_at {
+            drop(bot);
+            bot = open_with(dir.path(), &clock, CIDUTY).await;
+        }
+        bot.scheduler().tick().await;
+    }
+    let want: Vec<(DateTime<Utc>, String)> = [
+        ("2026-10-19T12:00:00Z", "bob"),
+        ("2026-10-22T07:00:00Z", "carol"),
+        // Clocks go back on 2026-10-25: 09:00 in Berlin is now 08:00 UTC.
+        ("2026-10-26T08:00:00Z", "bob"),
+        ("2026-10-29T08:00:00Z", "carol"),
+        ("2026-11-02T08:00:00Z", "bob"),
+    ]
+    .into_iter()
+    .map(|(t, p)| (at(t), p.to_string()))
+    .collect();
+    assert_eq!(handoffs(&bot, "ciduty"), want);
+    let posted = outbox_texts(&bot, "console:#ciduty");
+    assert_eq!(posted.len(), 4, "one digest per shift change: {posted:#?}");
+    assert!(
+        posted[1].starts_with("ciduty handoff: carol → bob until 2026-10-29 09:00 CET"),
+        "{}",
+        posted[1]
+    );
+    assert_eq!(
+        say(&bot, "bob", "!oncall next ciduty 2").await,
+        "ciduty: carol from 2026-11-05 09:00 CET\nciduty: bob from 2026-11-09 09:00 CET"
+    );
+}
+
+#[tokio::test]
+async fn the_ciduty_shift_approves_loaners_until_it_hands_over() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-10-21T08:00:00Z"))); // Wed: bob's shift
+    let bot = open_with(dir.path(), &clock, CIDUTY).await;
+    bot.scheduler().tick().await;
+    assert!(
+        say(&bot, "bob", "!whoami").await.contains("ciduty"),
+        "whoami shows the duty role"
+    );
+    say(&bot, "alice", "!loaner request mac reproduce a flake").await;
+    assert_eq!(
+        say(&bot, "carol", "!loaner approve 1").await,
+        r#"loaner approve needs role "ciduty"; carol holds no role"#
+    );
+    let approved = say(&bot, "bob", "!loaner approve 1").await;
+    assert!(approved.contains("mac-01"), "{approved}");
+
+    clock.set(at("2026-10-22T07:00:00Z")); // Thu 09:00 CEST: carol takes over
+    bot.scheduler().tick().await;
+    let digest = outbox_texts(&bot, "console:#ciduty");
+    assert!(
+        digest
+            .iter()
+            .any(|d| d.starts_with("ciduty handoff: bob → carol")),
+        "{digest:#?}"
+    );
+    say(&bot, "alice", "!loaner request mac bisect a crash").await;
+    let events = event_count(&bot);
+    assert_eq!(
+        say(&bot, "bob", "!loaner approve 2").await,
+        r#"loaner approve needs role "ciduty"; bob holds no role"#
+    );
+    assert_eq!(event_count(&bot), events, "a refusal changes nothing");
+    let approved = say(&bot, "carol", "!loaner approve 2").await;
+    assert!(approved.contains("mac-02"), "{approved}");
+}
+
 #[tokio::test]
 async fn the_digest_lists_open_items_or_says_nothing_is_open() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(at("2026-10-21T08:00:00Z")));
-    let bot = open(dir.path(), &clock).await;
-    let quiet = say(&bot, "carol", "!oncall handoff ci").await;
+    let clock = Arc::new(ManualClock::new(at("2026-10-21T08:00:00Z"))); // Wed 10:00 CEST
+    let quiet_dir = tempfile::tempdir().expect("tempdir");
+    let quiet_bot = open(quiet_dir.path(), &clock).await;
     assert_eq!(
-        quiet,
+        say(&quiet_bot, "carol", "!oncall handoff ci").await,
         "ci handoff: bob is on shift until 2026-10-22 09:00 CEST. nothing is open."
     );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bot = open_with(dir.path(), &clock, FAMILIES).await;
+    bot.scheduler().tick().await;
+    // Today's 13:00 UTC window falls in bob's shift.
+    assert_eq!(
+        say(&bot, "carol", "!oncall handoff ci").await,
+        "ci handoff: bob is on shift until 2026-10-22 09:00 CEST. open:\n\
+         - deploy window backport at 2026-10-21 15:00 CEST"
+    );
+
     say(&bot, "alice", "!tree close autoland bustage #infra").await;
+    say(&bot, "alice", "!train start 1.44.0-wmf.3").await;
+    let held = say(&bot, "alice", "!train hold T123 login broken on group1").await;
+    assert!(held.contains("held"), "{held}");
+    let first = say(&bot, "carol", "!loaner request mac reproduce a flake").await;
+    assert!(first.contains("#1"), "{first}");
+    say(&bot, "bob", "!loaner request mac bisect a crash").await;
+    let approved = say(&bot, "alice", "!loaner approve 2").await;
+    assert!(approved.contains("mac-01"), "{approved}");
     say(&bot, "alice", "!status alert CI is down").await;
-    clock.advance(Duration::minutes(90));
+    clock.advance(Duration::minutes(90)); // #1 passes its one-hour SLA
+    bot.scheduler().tick().await;
+    say(&bot, "carol", "!loaner request mac a second look").await;
+
     let busy = say(&bot, "carol", "!oncall handoff").await;
-    assert!(
-        busy.contains("open:\n- tree autoland closed for 1h 30m: bustage"),
-        "{busy}"
-    );
-    assert!(
-        busy.contains("- status alert since 2026-10-21 10:00 CEST: CI is down"),
-        "{busy}"
-    );
+    let want = [
+        "ci handoff: bob is on shift until 2026-10-22 09:00 CEST. open:",
+        "- tree autoland closed for 1h 30m: bustage",
+        "- train 1.44.0-wmf.3 held at group0 for 1h 30m on T123: login broken on group1",
+        "- loaner request #1 pending from carol (mac) — OVERDUE",
+        "- loaner #2 (mac-01) of bob expires 2026-10-21 22:00 CEST",
+        "- loaner request #3 pending from carol (mac)",
+        "- deploy window backport at 2026-10-21 15:00 CEST",
+        // Replies end with links for the task ids they mention.
+        "- status alert since 2026-10-21 10:00 CEST: CI is down \
+         (T123 https://phabricator.wikimedia.org/T123)",
+    ];
+    assert_eq!(busy.lines().collect::<Vec<_>>(), want, "{busy}");
     assert!(
         outbox_texts(&bot, "console:#ci").contains(&busy),
         "posted to the rotation's channels"
     );
+
+    // Items outside the next shift stay out: after bob returns mac-01 and
+    // the train resumes, only what is still open is listed.
+    say(&bot, "bob", "!loaner return 2").await;
+    say(&bot, "alice", "!train resume").await;
+    let later = say(&bot, "carol", "!oncall handoff ci").await;
+    assert!(!later.contains("loaner #2"), "{later}");
+    assert!(!later.contains("train"), "{later}");
 }
 
 #[tokio::test]
