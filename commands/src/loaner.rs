@@ -197,6 +197,14 @@ pub struct Request {
     pub overdue: bool,
 }
 
+impl Request {
+    /// Still pending past its answer-by time (flagged by the SLA job, or due
+    /// by `now` before the job has run): what lists and the board mark.
+    pub fn overdue_at(&self, now: DateTime<Utc>) -> bool {
+        self.status == Status::Pending && (self.overdue || now >= self.sla_due)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
@@ -483,7 +491,7 @@ fn line(r: &Request, ctx: &Context) -> String {
     match r.status {
         Status::Pending => {
             s.push_str(&format!(" for {}", format_duration(ctx.now - r.requested)));
-            if r.overdue || ctx.now >= r.sla_due {
+            if r.overdue_at(ctx.now) {
                 s.push_str(" (OVERDUE)");
             }
         }

@@ -125,6 +125,8 @@ pub struct Filter {
     pub author: Option<String>,
     /// Only entries of this window session.
     pub session: Option<EventId>,
+    /// Only entries older than this event (paging: the last id of a page).
+    pub before: Option<EventId>,
 }
 
 impl Filter {
@@ -144,6 +146,7 @@ impl Filter {
                 .as_ref()
                 .is_none_or(|a| e.author.eq_ignore_ascii_case(a))
             && self.session.is_none_or(|s| e.session == Some(s))
+            && self.before.is_none_or(|b| e.id < b)
     }
 }
 
@@ -295,6 +298,7 @@ pub fn handle(cmd: &Log, ctx: &Context, state: &crate::State) -> Result<Outcome,
                 window: window.clone(),
                 author: author.clone(),
                 session: None,
+                before: None,
             };
             if let Some(w) = window
                 && !crate::window::known(ctx, &state.windows, w)

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 
 use axum::Router as Routes;
-use axum::extract::{Query, State as Extract};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, RawQuery, State as Extract};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -17,6 +18,7 @@ use signalbox_commands::train::TrainRun;
 use signalbox_commands::{Caller, Context, EventId, Network, log, window};
 
 use super::AppState;
+use super::treestatus::problem;
 
 /// Most log entries one request returns.
 const LOG_MAX: usize = 1000;
@@ -27,10 +29,6 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .route("/api/v1/windows", get(windows))
         .route("/api/v1/log", get(log_entries))
         .route("/api/v1/loaners", get(loaners))
-}
-
-fn bad_request(message: String) -> Response {
-    (StatusCode::BAD_REQUEST, Json(json!({ "error": message }))).into_response()
 }
 
 fn train_json(t: &TrainRun) -> Value {
@@ -57,11 +55,17 @@ async fn train(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// The windows (recurring and one-off), their occurrences in the next 7
-/// days with queued patches, the open one, and recent sessions.
-async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
-    let state = app.ledger.state();
-    let now = app.clock.now();
+/// How far ahead `/api/v1/windows` and the board list window occurrences.
+pub(super) const UPCOMING_DAYS: i64 = 7;
+
+/// Occurrences of every window (recurring and one-off) starting in the next
+/// `days` days, by start; the board shows the same list.
+pub(super) fn upcoming(
+    app: &AppState,
+    windows: &window::Windows,
+    now: DateTime<Utc>,
+    days: i64,
+) -> Vec<window::Upcoming> {
     let caller = Caller::guest("http");
     let history: Vec<signalbox_commands::Event> = Vec::new();
     let ctx = Context {
@@ -73,6 +77,14 @@ async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
         history: &history,
         event_id: EventId(0),
     };
+    window::upcoming(&ctx, windows, now, now + Duration::days(days))
+}
+
+/// The windows (recurring and one-off), their occurrences in the next 7
+/// days with queued patches, the open one, and recent sessions.
+async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
+    let state = app.ledger.state();
+    let now = app.clock.now();
     let w = &state.windows;
     let defs: Vec<Value> = app
         .settings
@@ -100,7 +112,7 @@ async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
             })
         }))
         .collect();
-    let upcoming: Vec<Value> = window::upcoming(&ctx, w, now, now + Duration::days(7))
+    let upcoming: Vec<Value> = upcoming(&app, w, now, UPCOMING_DAYS)
         .into_iter()
         .map(|u| {
             let patches: Vec<_> = w
@@ -126,13 +138,17 @@ async fn windows(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
+/// `/api/v1/log`'s query: filters, a page size, and the paging cursor.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct LogQuery {
     since: Option<String>,
     until: Option<String>,
     task: Option<String>,
     window: Option<String>,
     author: Option<String>,
+    /// Only entries older than this event id (the previous page's `next_before`).
+    before: Option<u64>,
     limit: Option<usize>,
 }
 
@@ -144,17 +160,30 @@ fn instant(text: &str, now: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DateTime
     log::parse_since(text, now, tz).map_err(|e| e.to_string())
 }
 
-/// `{"entries": [ENTRY…]}`, newest first.
-async fn log_entries(Extract(app): Extract<Arc<AppState>>, Query(q): Query<LogQuery>) -> Response {
+/// `{"entries": [ENTRY…], "next_before": ID|null}`, newest first; when a
+/// page is full, `next_before` fetches the next one.
+async fn log_entries(
+    Extract(app): Extract<Arc<AppState>>,
+    RawQuery(raw): RawQuery,
+    query: Result<Query<LogQuery>, QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            let raw = raw.unwrap_or_default();
+            let detail = format!("query \"{raw}\" is malformed: {}", e.body_text());
+            return problem(StatusCode::BAD_REQUEST, detail).into_response();
+        }
+    };
     let tz = app.settings.timezone;
     let now = app.clock.now();
     let since = match q.since.as_deref().map(|s| instant(s, now, tz)).transpose() {
         Ok(t) => t,
-        Err(e) => return bad_request(e),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e).into_response(),
     };
     let until = match q.until.as_deref().map(|s| instant(s, now, tz)).transpose() {
         Ok(t) => t,
-        Err(e) => return bad_request(e),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e).into_response(),
     };
     let filter = log::Filter {
         since,
@@ -163,18 +192,25 @@ async fn log_entries(Extract(app): Extract<Arc<AppState>>, Query(q): Query<LogQu
         window: q.window,
         author: q.author,
         session: None,
+        before: q.before.map(EventId),
     };
     let limit = q.limit.unwrap_or(100).clamp(1, LOG_MAX);
     let ledger = app.ledger.clone();
     let found =
         tokio::task::spawn_blocking(move || log::entries(&ledger.history(), &filter, limit)).await;
     match found {
-        Ok(entries) => Json(json!({ "entries": entries })).into_response(),
-        Err(e) => (
+        Ok(entries) => {
+            let next = entries
+                .last()
+                .filter(|_| entries.len() == limit)
+                .map(|e| e.id);
+            Json(json!({ "entries": entries, "next_before": next })).into_response()
+        }
+        Err(e) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": format!("log read failed: {e}") })),
+            format!("log read failed: {e}"),
         )
-            .into_response(),
+        .into_response(),
     }
 }
 
@@ -218,11 +254,7 @@ async fn loaners(Extract(app): Extract<Arc<AppState>>) -> Json<Value> {
         .values()
         .map(|r| {
             let mut v = json!(r);
-            v["overdue"] = json!(
-                r.overdue
-                    || (r.status == signalbox_commands::loaner::Status::Pending
-                        && now >= r.sla_due)
-            );
+            v["overdue"] = json!(r.overdue || r.overdue_at(now));
             v
         })
         .collect();

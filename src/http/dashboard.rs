@@ -4,22 +4,21 @@
 //! change) and fetch `GET /board` to swap the board in place, so the page
 //! shows a change within moments. Without script it reloads every 5 s.
 
-use std::fmt::Write as _;
+mod sections;
+
 use std::sync::Arc;
 
 use axum::Router as Routes;
 use axum::extract::State as Extract;
+use axum::http::header;
 use axum::response::sse::{Event as Sse, KeepAlive};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
-use signalbox_commands::State;
-use signalbox_commands::oncall::{next_change, on_shift};
-use signalbox_commands::tree::Status;
-use signalbox_commands::when::{format_duration, format_instant};
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::WatchStream;
 
-use super::{AppState, escape};
+use super::AppState;
+use super::api::{UPCOMING_DAYS, upcoming};
 
 pub fn routes() -> Routes<Arc<AppState>> {
     Routes::new()
@@ -28,15 +27,33 @@ pub fn routes() -> Routes<Arc<AppState>> {
         .route("/events", get(events))
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}\
-h1{margin:0 0 .5em}h2{margin:1.2em 0 .3em;font-size:1.1em}\
-table{border-collapse:collapse}td,th{padding:4px 12px;text-align:left;border-bottom:1px solid #ddd}\
-tr.closed td{background:#f6c6c6}tr.approval-required td{background:#fbe7b0}tr.open td{background:#d9f2d9}\
-.alert{background:#c62828;color:#fff;padding:.6em 1em;font-weight:bold}.muted{color:#777}";
+/// Two columns on a wide screen, one on a phone; red means act (closed
+/// tree, held train, overdue request, alert), amber means wait.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:1em 1.5em;color:#222;background:#fafafa}\
+header{display:flex;align-items:baseline;gap:1em}h1{margin:0 0 .4em}\
+h2{margin:0 0 .4em;font-size:1.1em}\
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:1em}\
+section{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em}\
+table{border-collapse:collapse;width:100%}td,th{padding:4px 8px;text-align:left;border-bottom:1px solid #eee;vertical-align:top}\
+tr.closed td,tr.overdue td,tr.expired td{background:#f6c6c6}tr.closed td:nth-child(2),tr.overdue td:last-child,tr.expired td:last-child{color:#b71c1c;font-weight:bold}\
+tr.approval-required td,tr.waiting td{background:#fbe7b0}tr.open td{background:#d9f2d9}\
+.train.held{border-left:6px solid #c62828;padding-left:.6em}.train.rolling{border-left:6px solid #2e7d32;padding-left:.6em}\
+.hold{color:#b71c1c;font-weight:bold}.groups .here{font-weight:bold;text-decoration:underline}.groups .todo{color:#999}\
+.badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:.85em;font-weight:bold;color:#fff}\
+.badge.bad{background:#c62828}.badge.good{background:#2e7d32}\
+.alert{background:#c62828;color:#fff;padding:.6em 1em;font-weight:bold;border-radius:6px}.muted{color:#777;font-weight:normal}\
+#live{font-size:.85em;color:#777}#live.on{color:#2e7d32}";
 
-const SCRIPT: &str = "const board=document.getElementById('board');\
+/// Refetch `/board` on every event (the stream also sends one on connect, so
+/// a reconnect catches up); a newer fetch wins over a slower older one. Once
+/// a minute anyway, so "for 5m" and "as of" stay true.
+const SCRIPT: &str = "const board=document.getElementById('board');const live=document.getElementById('live');\
+let seq=0;async function refresh(){const n=++seq;try{const r=await fetch('/board',{cache:'no-store'});\
+const t=await r.text();if(r.ok&&n===seq){board.innerHTML=t;}}catch(e){}}\
 const events=new EventSource('/events');\
-events.onmessage=async()=>{const r=await fetch('/board');if(r.ok){board.innerHTML=await r.text();}};";
+events.onopen=()=>{live.textContent='live';live.className='on';};\
+events.onerror=()=>{live.textContent='reconnecting…';live.className='';};\
+events.onmessage=refresh;setInterval(refresh,60000);";
 
 async fn page(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
     let body = render(&app);
@@ -44,12 +61,14 @@ async fn page(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>signalbox</title>\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript><style>{STYLE}</style></head>\
-         <body><h1>signalbox</h1><p><a href=\"/stats\" id=\"stats-link\">duty statistics</a></p><div id=\"board\">{body}</div><script>{SCRIPT}</script></body></html>"
+         <body><header><h1>signalbox</h1><a href=\"/stats\" id=\"stats-link\">duty statistics</a><span id=\"live\">connecting…</span></header>\
+         <div id=\"board\">{body}</div><script>{SCRIPT}</script></body></html>"
     ))
 }
 
-async fn board(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
-    Html(render(&app))
+/// The board without the page around it, for the script to swap in.
+async fn board(Extract(app): Extract<Arc<AppState>>) -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], Html(render(&app)))
 }
 
 /// One event per committed batch (the id is the newest event's), plus
@@ -61,61 +80,14 @@ async fn events(Extract(app): Extract<Arc<AppState>>) -> impl IntoResponse {
 }
 
 fn render(app: &AppState) -> String {
-    let state: Arc<State> = app.ledger.state();
-    let now = app.router.clock().now();
-    let tz = app.timezone;
-    let mut html = String::new();
-    if let Some(alert) = &state.status.alert {
-        let _ = write!(
-            html,
-            "<p class=\"alert\" id=\"alert\">ALERT: {} <span>(by {}, since {})</span></p>",
-            escape(&alert.text),
-            escape(&alert.by),
-            format_instant(alert.since, tz)
-        );
-    }
-    html.push_str("<h2>trees</h2><table id=\"trees\"><tr><th>tree</th><th>status</th><th>reason</th><th>tags</th><th>by</th><th>for</th></tr>");
-    for t in state.trees.trees.values() {
-        let c = &t.condition;
-        let since = t
-            .since
-            .filter(|_| c.status != Status::Open)
-            .map(|s| format_duration(now - s))
-            .unwrap_or_default();
-        let _ = write!(
-            html,
-            "<tr class=\"{}\" data-tree=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            c.status.as_str().replace(' ', "-"),
-            escape(t.name.as_str()),
-            escape(t.name.as_str()),
-            c.status.as_str(),
-            escape(&c.reason),
-            escape(&c.tags.join(", ")),
-            t.by.as_deref().map(escape).unwrap_or_default(),
-            since,
-        );
-    }
-    html.push_str("</table>");
-    let settings = app.router.settings();
-    if !settings.rotations.is_empty() {
-        html.push_str("<h2>on duty</h2><table id=\"duty\"><tr><th>rotation</th><th>on shift</th><th>until</th></tr>");
-        for r in &settings.rotations {
-            let person = on_shift(r, &state.duty, now)
-                .map_or_else(|| "nobody".to_string(), |p| p.to_string());
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                escape(&r.name),
-                escape(&person),
-                format_instant(next_change(r, &state.duty, now), tz)
-            );
-        }
-        html.push_str("</table>");
-    }
-    let _ = write!(
-        html,
-        "<p class=\"muted\">as of {}</p>",
-        format_instant(now, tz)
-    );
-    html
+    let state = app.ledger.state();
+    let now = app.clock.now();
+    let upcoming = upcoming(app, &state.windows, now, UPCOMING_DAYS);
+    sections::render(&sections::View {
+        state: &state,
+        settings: &app.settings,
+        now,
+        tz: app.timezone,
+        upcoming,
+    })
 }

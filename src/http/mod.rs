@@ -10,6 +10,7 @@ pub mod dashboard;
 pub mod discord;
 pub mod meetings;
 pub mod oncall;
+pub mod openapi;
 #[cfg(feature = "slack")]
 pub mod slack;
 pub mod stats;
@@ -49,7 +50,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/api/openapi.json", get(openapi))
+        .route("/api/openapi.json", get(openapi::serve))
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
@@ -72,15 +73,6 @@ pub async fn serve(
     axum::serve(listener, routes(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
-}
-
-/// The API's OpenAPI description (kept beside the routes it describes; a
-/// Schemathesis run in the tests holds the server to it).
-async fn openapi() -> impl IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
-    )
 }
 
 async fn metrics() -> impl IntoResponse {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use axum::Router as Routes;
 use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State as Extract};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Json, Response};
@@ -185,7 +186,7 @@ pub(crate) struct Problem {
     detail: String,
 }
 
-fn problem(code: StatusCode, detail: impl Into<String>) -> Problem {
+pub(crate) fn problem(code: StatusCode, detail: impl Into<String>) -> Problem {
     Problem {
         code,
         detail: detail.into(),
@@ -291,13 +292,17 @@ async fn patch_trees(
 
 async fn patch_log(
     Extract(app): Extract<Arc<AppState>>,
-    Path(id): Path<u64>,
+    id: Result<Path<u64>, PathRejection>,
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
     if let Err(r) = authorise(&app, &headers) {
         return r.into_response();
     }
+    let id = match id {
+        Ok(Path(id)) => id,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, e.body_text()).into_response(),
+    };
     let amendment: ts::Amendment = match body(&bytes, None) {
         Ok(a) => a,
         Err(r) => return r.into_response(),
@@ -316,11 +321,18 @@ struct Revert {
 
 async fn delete_stack(
     Extract(app): Extract<Arc<AppState>>,
-    Path(id): Path<u64>,
-    Query(revert): Query<Revert>,
+    id: Result<Path<u64>, PathRejection>,
+    revert: Result<Query<Revert>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
-    let revert = revert.revert == 1;
+    if let Err(r) = authorise(&app, &headers) {
+        return r.into_response();
+    }
+    let (id, revert) = match (id, revert) {
+        (Ok(Path(id)), Ok(Query(revert))) => (id, revert.revert == 1),
+        (Err(e), _) => return problem(StatusCode::BAD_REQUEST, e.body_text()).into_response(),
+        (_, Err(e)) => return problem(StatusCode::BAD_REQUEST, e.body_text()).into_response(),
+    };
     write(&app, &headers, move |ctx, state| {
         ts::discard(ctx, &state.trees, id, revert)
     })

@@ -1,7 +1,9 @@
 //! The status board in a real browser: headless Chromium driven through
-//! ChromeDriver's WebDriver API loads the board, a tree is closed through the
-//! console, and the page shows it closed without a reload. A screenshot is
-//! saved under `target/test-artifacts/`.
+//! ChromeDriver's WebDriver API loads the board with a train, a window, a
+//! rotation, an alert and an overdue loaner request on it; then a tree is
+//! closed, the train held and a loaner requested through the console, and the
+//! page shows all three within 2 s without a reload. A screenshot is saved
+//! under `target/test-artifacts/board.png`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -13,7 +15,7 @@ use serde_json::{Value, json};
 use signalbox::clock::ManualClock;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, say};
+use crate::common::{at, bot, http, say};
 
 /// One WebDriver call; the JSON `value`.
 pub(crate) fn webdriver(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
@@ -87,11 +89,55 @@ pub(crate) fn chromedriver() -> Driver {
     panic!("chromedriver did not listen on {addr} within 10 s");
 }
 
+/// A rotation (the test config leaves the example's out), and a person
+/// without roles to ask for a loaner.
+const EXTRA: &str = r#"
+[people.carol]
+irc = "carol"
+
+[[rotations]]
+name = "ciduty"
+members = ["alice", "bob"]
+shift = "1w"
+start = "2026-11-16 09:00"
+timezone = "UTC"
+channels = ["console:#ops"]
+grants = ["ciduty"]
+"#;
+
+/// What the board shows, read in the page: one JSON object per call.
+const READ: &str = "const q=s=>document.querySelector(s);\
+const tree=q('tr[data-tree=autoland]');const train=q('#train');\
+return {tree: tree?tree.className:null, train: train?train.dataset.state:null,\
+blocker: !!q('#blockers li[data-task=T9]'), hold: q('#hold')?q('#hold').textContent:null,\
+duty: q('#duty tr[data-rotation=ciduty]')?q('#duty tr[data-rotation=ciduty]').textContent:null,\
+window: !!q('#windows tr[data-window=backport]'), alert: !!q('#alert'),\
+overdue: q('#loaners tr[data-request=\"1\"]')?q('#loaners tr[data-request=\"1\"]').className:null,\
+request2: q('#loaners tr[data-request=\"2\"]')?q('#loaners tr[data-request=\"2\"]').className:null};";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_board_shows_a_closure_without_a_reload() {
+async fn the_board_shows_every_section_and_changes_without_a_reload() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
-    let bot = bot(dir.path(), "", clock).await;
+    // Friday 09:00: bob's request is due by 17:00 the same day (8 working hours).
+    let clock = Arc::new(ManualClock::new(at("2026-11-20T09:00:00Z")));
+    let bot = bot(dir.path(), EXTRA, clock.clone()).await;
+    let reply = say(
+        &bot,
+        "bob",
+        "!loaner request linux-large for 1d debug a hang",
+    )
+    .await;
+    assert!(reply.starts_with("request #1 queued"), "{reply}");
+    // Sunday 10:00: overdue; the next backport windows are Monday to Thursday.
+    clock.set(at("2026-11-22T10:00:00Z"));
+    for (who, line) in [
+        ("alice", "!train start 1.44.0-wmf.4"),
+        ("alice", "!train blocker add T9 search is empty"),
+        ("alice", "!status alert CI is down, do not land"),
+    ] {
+        let reply = say(&bot, who, line).await;
+        assert!(!reply.contains("needs role"), "{line}: {reply}");
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -103,6 +149,16 @@ async fn the_board_shows_a_closure_without_a_reload() {
         shutdown.clone(),
     ));
 
+    // Everything the page needs is in the page: no external scripts, styles
+    // or fonts.
+    let (code, html) = tokio::task::spawn_blocking(move || http(board, "GET", "/"))
+        .await
+        .expect("join");
+    assert_eq!(code, 200);
+    for asset in ["<script src", "<link", "@import", "url("] {
+        assert!(!html.contains(asset), "the page loads {asset}…: {html}");
+    }
+
     let profile = tempfile::tempdir().expect("profile dir");
     let (driver, session) = tokio::task::spawn_blocking(move || {
         let driver = chromedriver();
@@ -110,7 +166,7 @@ async fn the_board_shows_a_closure_without_a_reload() {
             "binary": "/usr/bin/chromium",
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                      "--disable-background-networking", "--disable-quic", "--no-first-run",
-                     "--disable-component-update", "--disable-sync", "--window-size=1000,700",
+                     "--disable-component-update", "--disable-sync", "--window-size=1280,1400",
                      format!("--user-data-dir={}", profile.path().display())]
         }}}});
         let session = webdriver(driver.addr, "POST", "/session", Some(caps));
@@ -130,37 +186,61 @@ async fn the_board_shows_a_closure_without_a_reload() {
     .expect("join");
     let (id, _profile) = session;
     let addr = driver.addr;
-    let class = move |id: String| {
-        let script = json!({"script": "const r=document.querySelector('tr[data-tree=autoland]');return r?r.className:null;", "args": []});
+    let read = move |id: &str| {
         webdriver(
             addr,
             "POST",
             &format!("/session/{id}/execute/sync"),
-            Some(script),
+            Some(json!({"script": READ, "args": []})),
         )
     };
     let before = tokio::task::spawn_blocking({
         let id = id.clone();
-        move || class(id)
+        move || read(&id)
     })
     .await
     .expect("join");
-    assert_eq!(before, json!("open"));
+    assert_eq!(before["tree"], "open", "{before}");
+    assert_eq!(before["train"], "rolling", "{before}");
+    assert_eq!(before["blocker"], true, "the blocker is listed: {before}");
+    assert_eq!(before["window"], true, "the next backport window: {before}");
+    assert_eq!(before["alert"], true, "the alert: {before}");
+    assert_eq!(
+        before["overdue"], "overdue",
+        "bob's request is overdue: {before}"
+    );
+    assert_eq!(before["request2"], Value::Null, "{before}");
+    let duty = before["duty"].as_str().unwrap_or_default();
+    assert!(duty.contains("alice"), "alice is on shift: {before}");
 
-    // Let the page's event stream connect before the change.
+    // Let the page's event stream connect before the changes.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    say(&bot, "alice", "!tree close autoland bustage #infra").await;
     let changed = Instant::now();
+    say(&bot, "alice", "!tree close autoland bustage #infra").await;
+    let held = say(
+        &bot,
+        "alice",
+        "!train hold T10 the database migration is stuck",
+    )
+    .await;
+    assert!(!held.contains("needs role"), "{held}");
+    let asked = say(&bot, "carol", "!loaner request linux-large build a release").await;
+    assert!(asked.starts_with("request #2 queued"), "{asked}");
     let shown = tokio::task::spawn_blocking({
         let id = id.clone();
         move || {
+            let mut last = Value::Null;
             while changed.elapsed() < Duration::from_secs(2) {
-                if class(id.clone()) == json!("closed") {
-                    return Some(changed.elapsed());
+                last = read(&id);
+                if last["tree"] == "closed"
+                    && last["train"] == "held"
+                    && last["request2"] == "pending"
+                {
+                    return Ok((changed.elapsed(), last));
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            None
+            Err(last)
         }
     })
     .await
@@ -181,9 +261,13 @@ async fn the_board_shows_a_closure_without_a_reload() {
         .expect("join");
     drop(driver);
     shutdown.cancel();
+    let (_, after) = shown.unwrap_or_else(|last| {
+        panic!("within 2 s of the changes the board did not show them all: {last}")
+    });
+    let hold = after["hold"].as_str().unwrap_or_default();
     assert!(
-        shown.is_some(),
-        "the board did not show autoland closed within 2 s of the change"
+        hold.contains("T10") && hold.contains("the database migration is stuck"),
+        "the hold names its blocker task and reason: {after}"
     );
 }
 

@@ -95,7 +95,12 @@ async fn treestatus_shapes() {
     assert!(body.contains("\"ledger\":\"ok\""), "{body}");
     let (code, body) = get("/").await.expect("join");
     assert_eq!(code, 200);
-    assert!(body.contains("<td>autoland</td><td>closed</td>"), "{body}");
+    assert!(
+        body.contains(
+            "<tr class=\"closed\" data-tree=\"autoland\"><td><b>autoland</b></td><td>CLOSED</td>"
+        ),
+        "{body}"
+    );
 
     shutdown.cancel();
     server.await.expect("join").expect("server stops cleanly");
@@ -177,4 +182,65 @@ async fn metrics_parse_and_move_when_commands_run() {
         "latency histogram counts both commands"
     );
     shutdown.cancel();
+}
+
+/// `/api/v1/log` pages by `before`: a full page names the next one, the last
+/// page says there is none; a bad query is a 400 problem quoting the input.
+#[tokio::test]
+async fn the_deploy_log_pages_and_refuses_bad_queries() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let bot = bot(dir.path(), "", clock).await;
+    for line in ["!log one T1", "!log two T2", "!log three T3"] {
+        say(&bot, "alice", line).await;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(signalbox::http::serve(
+        listener,
+        bot.http_state(),
+        shutdown.clone(),
+    ));
+    let get = |path: String| tokio::task::spawn_blocking(move || http(addr, "GET", &path));
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| e["text"].as_str().expect("text").to_string())
+            .collect()
+    };
+
+    let (code, body) = get("/api/v1/log?limit=2".into()).await.expect("join");
+    assert_eq!(code, 200, "{body}");
+    let first: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(texts(&first), ["three T3", "two T2"]);
+    let next = first["next_before"]
+        .as_u64()
+        .expect("a full page names the next");
+    let (_, body) = get(format!("/api/v1/log?limit=2&before={next}"))
+        .await
+        .expect("join");
+    let second: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(texts(&second), ["one T1"]);
+    assert_eq!(second["next_before"], serde_json::Value::Null);
+
+    for (query, quoted) in [
+        ("limit=-1", "-1"),
+        ("before=soon", "soon"),
+        ("until=whenever", "whenever"),
+        ("colour=blue", "colour"),
+    ] {
+        let (code, body) = get(format!("/api/v1/log?{query}")).await.expect("join");
+        assert_eq!(code, 400, "{query}: {body}");
+        let problem: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(problem["status"], 400, "{body}");
+        let detail = problem["detail"].as_str().expect("detail");
+        assert!(detail.contains(quoted), "{query}: {detail}");
+    }
+    shutdown.cancel();
+    let _ = server.await;
 }
