@@ -82,6 +82,10 @@ pub struct Ledger {
     healthy: Arc<AtomicBool>,
     stats: Arc<Stats>,
     outbox_changed: Arc<tokio::sync::Notify>,
+    /// Outbox entries below this sequence number are durable. sled shows
+    /// writes before they are flushed, so the outbox is read through this
+    /// mark: an announcement goes out only once its change is on disk.
+    durable_outbox: Arc<AtomicU64>,
 }
 
 /// Counters for metrics and benchmarks.
@@ -113,6 +117,7 @@ impl Ledger {
             healthy: Arc::new(AtomicBool::new(true)),
             stats: Arc::new(Stats::default()),
             outbox_changed: Arc::new(tokio::sync::Notify::new()),
+            durable_outbox: Arc::new(AtomicU64::new(outbox_seq + 1)),
         };
         let writer = Writer {
             db,
@@ -124,6 +129,7 @@ impl Ledger {
             healthy: ledger.healthy.clone(),
             stats: ledger.stats.clone(),
             outbox_changed: ledger.outbox_changed.clone(),
+            durable_outbox: ledger.durable_outbox.clone(),
         };
         std::thread::Builder::new()
             .name("ledger".into())
@@ -190,6 +196,18 @@ impl Ledger {
 
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Undelivered outbox entries whose change is durable, oldest first,
+    /// for one network or all.
+    pub fn pending(
+        &self,
+        network: Option<signalbox_commands::Network>,
+    ) -> Result<Vec<OutboxEntry>, LedgerError> {
+        let durable = self.durable_outbox.load(Ordering::SeqCst);
+        let mut entries = crate::outbox::pending_in(&self.tree, network)?;
+        entries.retain(|e| e.seq < durable);
+        Ok(entries)
     }
 
     /// Woken when outbox entries are added.
@@ -331,6 +349,7 @@ struct Writer {
     healthy: Arc<AtomicBool>,
     stats: Arc<Stats>,
     outbox_changed: Arc<tokio::sync::Notify>,
+    durable_outbox: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -416,19 +435,30 @@ impl Writer {
         }
         let mut batch = sled::Batch::default();
         let stamp = Utc::now().timestamp().to_be_bytes();
-        for k in seen {
-            batch.insert(k, stamp.to_vec());
+        for k in &seen {
+            batch.insert(k.clone(), stamp.to_vec());
         }
         let mut families = BTreeSet::new();
         for event in &events {
             batch.insert(key(EVENT, event.id.0), encode(event));
             families.extend(event.changes.iter().map(Change::family));
         }
+        // What the batch overwrites, to take it back if the flush fails.
+        let mut undo = sled::Batch::default();
         for family in families {
-            batch.insert(view_key(family), encode(&next.view(family)));
+            let k = view_key(family);
+            match self.tree.get(&k) {
+                Ok(Some(old)) => undo.insert(k.clone(), old),
+                _ => undo.remove(k.clone()),
+            }
+            batch.insert(k, encode(&next.view(family)));
         }
         for entry in &outbox {
             batch.insert(key(OUTBOX, entry.seq), encode(entry));
+            undo.remove(key(OUTBOX, entry.seq));
+        }
+        for event in &events {
+            undo.remove(key(EVENT, event.id.0));
         }
         let started = std::time::Instant::now();
         let written = self
@@ -442,6 +472,7 @@ impl Writer {
             Ok(()) => {
                 self.next_id = next_id;
                 self.next_outbox = next_outbox;
+                self.durable_outbox.store(next_outbox, Ordering::SeqCst);
                 crate::metrics::ledger_batch(events.len(), started.elapsed());
                 self.stats.batches.fetch_add(1, Ordering::Relaxed);
                 self.stats.flushes.fetch_add(1, Ordering::Relaxed);
@@ -456,6 +487,16 @@ impl Writer {
             }
             Err(e) => {
                 tracing::error!("ledger write failed: {e}; refusing further changes");
+                // The batch is in sled's memory, though not on disk: take it
+                // back, so that neither the outbox (which would announce a
+                // refused change) nor a later background flush (should the
+                // disk recover) sees it. Message ids seen in the batch go too.
+                for k in seen {
+                    undo.remove(k);
+                }
+                if let Err(e) = self.tree.apply_batch(undo) {
+                    tracing::error!("cannot take back the failed batch: {e}");
+                }
                 self.healthy.store(false, Ordering::SeqCst);
                 crate::metrics::ledger_failed();
                 let err = LedgerError::Write(e.to_string());

@@ -100,7 +100,7 @@ pub async fn deliver(
         tokio::pin!(notified);
         notified.as_mut().enable();
         let mut failed = false;
-        match pending_in(ledger.tree(), Some(network)) {
+        match ledger.pending(Some(network)) {
             Ok(entries) => {
                 crate::metrics::outbox_depth(network, entries.len());
                 for entry in entries {
@@ -144,7 +144,7 @@ pub async fn deliver(
 pub async fn drained(ledger: &crate::ledger::Ledger, network: Network, limit: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
-        match pending_in(ledger.tree(), Some(network)) {
+        match ledger.pending(Some(network)) {
             Ok(entries) if entries.is_empty() => return true,
             Ok(_) => {}
             Err(_) => return false,

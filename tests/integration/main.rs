@@ -5,6 +5,7 @@
 mod abuse;
 mod board;
 mod common;
+mod crash;
 mod deploylog;
 #[cfg(feature = "discord")]
 mod discord;
@@ -27,6 +28,7 @@ mod malformed;
 mod meeting;
 mod oncall;
 mod openapi;
+mod readonly;
 mod scheduler;
 #[cfg(feature = "slack")]
 mod slack;

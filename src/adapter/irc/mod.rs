@@ -18,7 +18,7 @@
 
 pub mod accounts;
 mod config;
-mod connection;
+pub mod connection;
 pub mod line;
 
 use std::collections::{BTreeSet, HashMap};
@@ -525,37 +525,14 @@ impl Irc {
                     let _ = tx.send(Ok(()));
                 }
             }
-            Command::PRIVMSG(target, text) => {
-                let Some(nick) = source else { return Ok(()) };
-                if is_me(&Some(nick.clone())) || text.starts_with('\x01') {
-                    // Our own echo, or CTCP (ACTION, VERSION…): not commands.
-                    return Ok(());
-                }
-                let tag = |name: &str| {
-                    msg.tags.as_ref().and_then(|tags| {
-                        tags.iter().find(|t| t.0 == name).and_then(|t| t.1.clone())
-                    })
-                };
-                let account = {
+            Command::PRIVMSG(..) => {
+                let read = {
                     let shared = self.shared();
-                    if shared.account_tag {
-                        tag("account").and_then(|a| account_field(&a))
-                    } else {
-                        shared.accounts.account(&nick).map(str::to_string)
-                    }
+                    read_privmsg(&msg, &me, shared.account_tag, &shared.accounts)
                 };
-                let to_channel = target.starts_with(['#', '&']);
-                let inbound = Inbound {
-                    network: Network::Irc,
-                    channel: to_channel.then(|| ChannelAddr::new(Network::Irc, target.clone())),
-                    user: match account {
-                        Some(a) => PlatformUserId::new(a),
-                        None => PlatformUserId::new(format!("nick:{nick}")),
-                    },
-                    text: text.clone(),
-                    id: tag("msgid"),
+                let Some((inbound, reply_to)) = read else {
+                    return Ok(());
                 };
-                let reply_to = if to_channel { target.clone() } else { nick };
                 let this = self.clone();
                 let router = router.clone();
                 let lines = out.clone();
@@ -702,6 +679,51 @@ impl Irc {
         drop(shared);
         self.changed_joins();
     }
+}
+
+/// What a PRIVMSG from the server asks of the bot: the inbound message for
+/// the router and where a reply goes (the channel, or the sender's nick for
+/// a DM). `None` for the bot's own echo, CTCP, and lines without a sender.
+/// The sender is the services account from the `account` tag when the
+/// server tags messages (`account_tag`), else from `accounts`; a nick not
+/// logged in becomes `nick:NAME`, which no account can be.
+pub fn read_privmsg(
+    msg: &Message,
+    me: &str,
+    account_tag: bool,
+    accounts: &Accounts,
+) -> Option<(Inbound, String)> {
+    let Command::PRIVMSG(target, text) = &msg.command else {
+        return None;
+    };
+    let nick = msg.source_nickname()?.to_string();
+    if fold(&nick) == fold(me) || text.starts_with('\x01') {
+        // Our own echo, or CTCP (ACTION, VERSION…): not commands.
+        return None;
+    }
+    let tag = |name: &str| {
+        msg.tags
+            .as_ref()
+            .and_then(|tags| tags.iter().find(|t| t.0 == name).and_then(|t| t.1.clone()))
+    };
+    let account = if account_tag {
+        tag("account").and_then(|a| account_field(&a))
+    } else {
+        accounts.account(&nick).map(str::to_string)
+    };
+    let to_channel = target.starts_with(['#', '&']);
+    let inbound = Inbound {
+        network: Network::Irc,
+        channel: to_channel.then(|| ChannelAddr::new(Network::Irc, target.clone())),
+        user: match account {
+            Some(a) => PlatformUserId::new(a),
+            None => PlatformUserId::new(format!("nick:{nick}")),
+        },
+        text: text.clone(),
+        id: tag("msgid"),
+    };
+    let reply_to = if to_channel { target.clone() } else { nick };
+    Some((inbound, reply_to))
 }
 
 fn join_line(channel: &str, key: Option<&str>) -> String {
