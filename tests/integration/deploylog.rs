@@ -6,9 +6,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use signalbox::clock::ManualClock;
 use signalbox_commands::Change;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, event_count, http, say};
+use crate::common::{at, bot, event_count, http, say, serve};
 use crate::train::{PEOPLE, ops};
 
 #[tokio::test]
@@ -101,16 +100,7 @@ async fn log_records_author_channel_and_each_task_once() {
         assert!(reply.contains(want), "{line}: {reply}");
     }
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let get = |path: &'static str| tokio::task::spawn_blocking(move || http(addr, "GET", path));
     let (code, body) = get("/api/v1/log?task=T123").await.expect("join");
     assert_eq!(code, 200, "{body}");
@@ -131,5 +121,4 @@ async fn log_records_author_channel_and_each_task_once() {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("soon"), "{body}");
     shutdown.cancel();
-    let _ = server.await;
 }

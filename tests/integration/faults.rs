@@ -8,9 +8,8 @@ use std::sync::Arc;
 
 use signalbox::Bot;
 use signalbox::clock::{Clock, ManualClock};
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, config_text, http, say};
+use crate::common::{at, config_text, http, say, serve};
 
 /// A mounted tmpfs, unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -49,16 +48,7 @@ async fn a_full_disk_refuses_changes_and_fails_the_health_check() {
     let bot = Bot::open(config, clock as Arc<dyn Clock>)
         .await
         .expect("bot");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     assert!(
         say(&bot, "alice", "!tree close try before #infra")
             .await

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use signalbox::clock::ManualClock;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, http, say};
+use crate::common::{at, bot, http, say, serve};
 
 #[tokio::test]
 async fn treestatus_shapes() {
@@ -21,16 +20,7 @@ async fn treestatus_shapes() {
     .await;
     say(&bot, "alice", "!tree motd try be kind").await;
     say(&bot, "alice", "!tree open try").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
 
     let get = |path: &'static str| tokio::task::spawn_blocking(move || http(addr, "GET", path));
     let (code, body) = get("/trees").await.expect("join");
@@ -103,7 +93,6 @@ async fn treestatus_shapes() {
     );
 
     shutdown.cancel();
-    server.await.expect("join").expect("server stops cleanly");
 }
 
 fn scrape(addr: std::net::SocketAddr) -> prometheus_parse::Scrape {
@@ -135,16 +124,7 @@ async fn metrics_parse_and_move_when_commands_run() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let bot = bot(dir.path(), "", clock).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     say(&bot, "alice", "!ping").await;
     let ok = [
         ("family", "tree"),
@@ -194,16 +174,7 @@ async fn the_deploy_log_pages_and_refuses_bad_queries() {
     for line in ["!log one T1", "!log two T2", "!log three T3"] {
         say(&bot, "alice", line).await;
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let get = |path: String| tokio::task::spawn_blocking(move || http(addr, "GET", &path));
     let texts = |page: &serde_json::Value| -> Vec<String> {
         page["entries"]
@@ -242,5 +213,4 @@ async fn the_deploy_log_pages_and_refuses_bad_queries() {
         assert!(detail.contains(quoted), "{query}: {detail}");
     }
     shutdown.cancel();
-    let _ = server.await;
 }

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use signalbox::clock::ManualClock;
 use signalbox_commands::loaner::Status;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, event_count, http, say};
+use crate::common::{at, bot, event_count, http, say, serve};
 use crate::train::{PEOPLE, ops};
 
 /// carol is on CI duty; `mac` has a single machine.
@@ -195,21 +194,11 @@ async fn waitlisted_request_gets_the_machine_that_comes_back() {
         (Status::Active, Some("mac-01"))
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let (code, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/api/v1/loaners"))
         .await
         .expect("join");
     shutdown.cancel();
-    let _ = server.await;
     assert_eq!(code, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["pools"][0]["name"], "linux-large");

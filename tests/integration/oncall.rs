@@ -14,7 +14,7 @@ use signalbox::outbox::Destination;
 use signalbox_commands::Change;
 use signalbox_commands::oncall::Change as DutyChange;
 
-use crate::common::{at, event_count, http, say};
+use crate::common::{at, event_count, http, say, serve};
 
 fn config(dir: &Path, extra: &str) -> Config {
     let text = format!(
@@ -555,16 +555,7 @@ async fn rotation_proxy_returns_the_on_shift_email() {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(at("2026-10-21T08:00:00Z")));
     let bot = open(dir.path(), &clock).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let get = |path: &'static str| tokio::task::spawn_blocking(move || http(addr, "GET", path));
     let (code, body) = get("/current/ci").await.expect("join");
     assert_eq!(code, 200);

@@ -17,10 +17,9 @@ use chrono::{DateTime, Datelike, Duration, Timelike, Utc, Weekday};
 use serde_json::{Value, json};
 use signalbox::Bot;
 use signalbox::clock::ManualClock;
-use tokio_util::sync::CancellationToken;
 
 use crate::board::{chromedriver, decode_base64, webdriver};
-use crate::common::{at, bot, event_count, http, say};
+use crate::common::{at, bot, event_count, http, say, serve};
 use crate::train::PEOPLE;
 
 /// carol is on CI duty; `big` has machines enough that approval never
@@ -545,20 +544,6 @@ fn check(
         tr["held_now"],
         json!(m.holds.iter().any(|h| h.end.is_none()))
     );
-}
-
-async fn serve(bot: &Bot) -> (SocketAddr, CancellationToken) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
-    (addr, shutdown)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,9 +5,8 @@
 use std::sync::Arc;
 
 use signalbox::clock::ManualClock;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, event_count, http, say};
+use crate::common::{at, bot, event_count, http, say, serve};
 
 /// dave conducts, erin deploys; bob (in the example) holds no role.
 pub const PEOPLE: &str = r#"
@@ -152,21 +151,11 @@ async fn promote_is_refused_while_held_or_blocked_and_announced() {
 
     // History is kept: a new train moves this one there.
     say(&bot, "dave", "!train start 1.44.0-wmf.4").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let (code, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/api/v1/train"))
         .await
         .expect("join");
     shutdown.cancel();
-    let _ = server.await;
     assert_eq!(code, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["current"]["version"], "1.44.0-wmf.4");

@@ -9,7 +9,7 @@ use signalbox::Bot;
 use signalbox::clock::{Clock, ManualClock};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, config_env, event_count, say};
+use crate::common::{at, config_env, event_count, say, serve};
 
 const TOKENS: &[(&str, &str)] = &[
     ("SIGNALBOX__PEOPLE__ALICE__API_TOKEN", "alice-token"),
@@ -27,16 +27,7 @@ async fn server(dir: &std::path::Path) -> Server {
     let bot = Bot::open(config_env(dir, "", TOKENS), clock as Arc<dyn Clock>)
         .await
         .expect("bot");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     Server {
         bot,
         addr,

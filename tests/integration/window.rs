@@ -8,9 +8,8 @@ use std::sync::Arc;
 use chrono::Duration;
 use signalbox::clock::ManualClock;
 use signalbox::outbox::Destination;
-use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bot, event_count, http, say};
+use crate::common::{at, bot, event_count, http, say, serve};
 use crate::train::PEOPLE;
 
 /// swat: daily 15:00 UTC for an hour, deployed by erin, announced in #deploy.
@@ -241,21 +240,11 @@ async fn adhoc_windows_list_and_bad_input() {
         1
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let shutdown = CancellationToken::new();
-    let server = tokio::spawn(signalbox::http::serve(
-        listener,
-        bot.http_state(),
-        shutdown.clone(),
-    ));
+    let (addr, shutdown) = serve(&bot).await;
     let (code, body) = tokio::task::spawn_blocking(move || http(addr, "GET", "/api/v1/windows"))
         .await
         .expect("join");
     shutdown.cancel();
-    let _ = server.await;
     assert_eq!(code, 200, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).expect("json");
     assert_eq!(json["windows"][0]["name"], "backport");
