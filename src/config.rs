@@ -75,6 +75,27 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Reads a `*_file` secret (relative to `base`, without its trailing
+/// newline); on failure, records (key, message) in `problems`.
+pub fn secret_file(
+    base: Option<&Path>,
+    file: &Path,
+    key: &str,
+    problems: &mut Vec<(String, String)>,
+) -> Option<Secret> {
+    let path = base.map_or(file.to_path_buf(), |b| b.join(file));
+    match std::fs::read_to_string(&path) {
+        Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
+        Err(e) => {
+            problems.push((
+                key.to_string(),
+                format!("cannot read \"{}\": {e}", path.display()),
+            ));
+            None
+        }
+    }
+}
+
 /// A cron expression (6 or 7 fields, seconds first; day names recommended).
 #[derive(Clone)]
 pub struct Cron {
@@ -360,6 +381,8 @@ pub struct Adapters {
     pub discord: Option<crate::adapter::discord::Config>,
     #[cfg(feature = "irc")]
     pub irc: Option<crate::adapter::irc::Config>,
+    #[cfg(feature = "matrix")]
+    pub matrix: Option<crate::adapter::matrix::Config>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -771,6 +794,17 @@ impl Config {
                 problems.push(Problem {
                     line: find_key_line(text, area),
                     key: format!("liaisons.{area}"),
+                    message,
+                });
+            }
+        }
+        #[cfg(feature = "matrix")]
+        if let Some(matrix) = &mut self.adapters.matrix {
+            for (key, message) in matrix.resolve(base) {
+                let leaf = key.rsplit('.').next().unwrap_or(&key).to_string();
+                problems.push(Problem {
+                    line: find_key_line(text, &leaf),
+                    key: format!("adapters.matrix.{key}"),
                     message,
                 });
             }

@@ -81,9 +81,15 @@ fn main() -> ExitCode {
         cli.command,
         Cmd::Console { .. } | Cmd::Export { .. } | Cmd::Import { .. } | Cmd::Manifest { .. }
     );
+    // matrix-sdk narrates every sync at info and logs expected 404s (no key
+    // backup configured) as errors; the adapter reports what matters itself.
+    let level = if quiet { "warn" } else { "info" };
     let filter =
         tracing_subscriber::EnvFilter::try_from_env("SIGNALBOX_LOG").unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+            tracing_subscriber::EnvFilter::new(format!(
+                "{level},matrix_sdk=warn,matrix_sdk_base=warn,matrix_sdk::http_client=off,\
+                 matrix_sdk_crypto=error,matrix_sdk::encryption=error"
+            ))
         });
     tracing_subscriber::fmt()
         .with_env_filter(filter)

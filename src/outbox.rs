@@ -104,7 +104,8 @@ pub async fn deliver(
             Ok(entries) => {
                 crate::metrics::outbox_depth(network, entries.len());
                 for entry in entries {
-                    match adapter.send(&entry.to, &entry.text).await {
+                    let key = format!("{}-{}", entry.event.0, entry.seq);
+                    match adapter.send_once(&entry.to, &entry.text, &key).await {
                         Ok(()) => {
                             crate::metrics::outbox_delivered(network);
                             if let Err(e) = mark_sent(ledger.tree(), entry.seq) {

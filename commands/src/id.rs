@@ -153,9 +153,15 @@ impl FromStr for ChannelAddr {
             Network::Irc | Network::Console => {
                 channel.len() > 1 && (channel.starts_with('#') || channel.starts_with('&'))
             }
-            Network::Matrix => {
-                (channel.starts_with('#') || channel.starts_with('!')) && channel[1..].contains(':')
-            }
+            // Aliases always name their server; room ids did until room
+            // version 12, whose ids are `!` and an opaque hash.
+            Network::Matrix => match channel.split_at_checked(1) {
+                Some(("#", rest)) => rest
+                    .split_once(':')
+                    .is_some_and(|(l, s)| !l.is_empty() && !s.is_empty()),
+                Some(("!", rest)) => !rest.is_empty() && !rest.starts_with(':'),
+                _ => false,
+            },
             Network::Slack => {
                 channel.len() > 1 && channel.chars().all(|c| c.is_ascii_alphanumeric())
             }
@@ -193,6 +199,7 @@ mod tests {
             "irc:#releng",
             "matrix:#releng:example.org",
             "matrix:!abc:example.org",
+            "matrix:!xrr2sd3zHGMgrgAMum31V1ozpGUR83BIpKfnnKUekSw",
             "slack:C0123",
             "discord:123456789012345678",
             "console:#ops",
@@ -204,6 +211,8 @@ mod tests {
             "releng",
             "irc:releng",
             "matrix:#releng",
+            "matrix:!",
+            "matrix:#:example.org",
             "slack:",
             "discord:abc",
             "smtp:#x",

@@ -9,6 +9,8 @@ pub mod console;
 pub mod discord;
 #[cfg(feature = "irc")]
 pub mod irc;
+#[cfg(feature = "matrix")]
+pub mod matrix;
 #[cfg(feature = "slack")]
 pub mod slack;
 
@@ -49,6 +51,14 @@ pub trait Adapter: Send + Sync + 'static {
     /// Sends one message. A private reply becomes whatever the network
     /// offers (a DM on IRC, an ephemeral message on Slack).
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError>;
+
+    /// Sends one outbox entry; `key` is unique to the entry, so a network
+    /// that deduplicates retried sends (Matrix transaction ids) can turn a
+    /// retry after a lost answer into a no-op.
+    async fn send_once(&self, to: &Destination, text: &str, key: &str) -> Result<(), SendError> {
+        let _ = key;
+        self.send(to, text).await
+    }
 }
 
 /// Per-adapter connection state, shown by `/healthz`.
@@ -118,6 +128,14 @@ pub fn start_configured(
             config.clone(),
             Some(bot.health.clone()),
             dashboard_url(&bot.config),
+        )));
+    }
+    #[cfg(feature = "matrix")]
+    if let Some(config) = &bot.config.adapters.matrix {
+        adapters.push(Arc::new(matrix::Matrix::new(
+            config.clone(),
+            &bot.config.bot.data_dir,
+            Some(bot.health.clone()),
         )));
     }
     let mut tasks = Vec::new();

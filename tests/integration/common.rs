@@ -76,6 +76,17 @@ pub async fn say(bot: &Bot, person: &str, text: &str) -> String {
     say_in(bot, person, "#ops", text).await
 }
 
+/// A tree's status in the bot's current state.
+pub fn tree_status(bot: &Bot, tree: &str) -> signalbox_commands::tree::Status {
+    bot.ledger
+        .state()
+        .trees
+        .get(tree)
+        .expect("tree exists")
+        .condition
+        .status
+}
+
 pub fn event_count(bot: &Bot) -> usize {
     bot.ledger.events().expect("events").len()
 }

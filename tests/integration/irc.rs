@@ -16,7 +16,7 @@ use signalbox_commands::{ChannelAddr, Network as Net};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{config_text, say};
+use crate::common::{config_text, say, tree_status};
 use crate::irc_client::{Client, Network, WAIT, privmsg, untagged};
 
 const PASSWORD: &str = "correct-horse";
@@ -106,16 +106,6 @@ async fn network() -> Network {
     net.register("signalbox", PASSWORD).await;
     net.register("alice", PASSWORD).await;
     net
-}
-
-fn tree_status(bot: &Bot, tree: &str) -> Status {
-    bot.ledger
-        .state()
-        .trees
-        .get(tree)
-        .expect("tree exists")
-        .condition
-        .status
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

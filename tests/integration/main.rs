@@ -25,6 +25,10 @@ mod irc_client;
 mod ledger;
 mod loaner;
 mod malformed;
+#[cfg(feature = "matrix")]
+mod matrix;
+#[cfg(feature = "matrix")]
+mod matrix_client;
 mod meeting;
 mod oncall;
 mod openapi;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::line::is_word;
 use crate::adapter::budget::BudgetConfig;
-use crate::config::Secret;
+use crate::config::{Secret, secret_file};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -137,25 +137,12 @@ impl Config {
     /// each problem is (key under `adapters.irc`, message).
     pub fn resolve(&mut self, base: Option<&Path>) -> Vec<(String, String)> {
         let mut problems = Vec::new();
-        let read = |file: &Path, key: &str, problems: &mut Vec<(String, String)>| {
-            let path = base.map_or(file.to_path_buf(), |b| b.join(file));
-            match std::fs::read_to_string(&path) {
-                Ok(s) => Some(Secret::new(s.trim_end_matches(['\r', '\n']))),
-                Err(e) => {
-                    problems.push((
-                        key.to_string(),
-                        format!("cannot read \"{}\": {e}", path.display()),
-                    ));
-                    None
-                }
-            }
-        };
         if let Some(file) = self.password_file.take() {
-            self.password = read(&file, "password_file", &mut problems);
+            self.password = secret_file(base, &file, "password_file", &mut problems);
         }
         if let Some(sasl) = &mut self.sasl {
             if let Some(file) = sasl.password_file.take() {
-                sasl.password = read(&file, "sasl.password_file", &mut problems);
+                sasl.password = secret_file(base, &file, "sasl.password_file", &mut problems);
             }
             match sasl.mechanism {
                 Mechanism::Plain if sasl.account.is_none() || sasl.password.is_none() => problems
@@ -179,7 +166,7 @@ impl Config {
             if let Channel::Keyed(k) = channel
                 && let Some(file) = k.key_file.take()
             {
-                k.key = read(&file, "channels.key_file", &mut problems);
+                k.key = secret_file(base, &file, "channels.key_file", &mut problems);
             }
             let name = channel.name();
             if !is_word(name) || !(name.starts_with('#') || name.starts_with('&')) {

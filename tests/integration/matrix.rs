@@ -1,0 +1,400 @@
+//! The Matrix adapter on a real homeserver: Synapse from PyPI on loopback
+//! (scripts/matrix-server), the bot in-process or as the binary, and test
+//! users on matrix-sdk. Identity is the sender's Matrix id; rooms may be
+//! plain, encrypted, or DMs; restarts replay nothing and lose nothing.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::sync::Arc;
+use std::time::Duration;
+
+use matrix_sdk::ruma::events::room::message::Relation;
+use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
+use signalbox::Bot;
+use signalbox::clock::{Clock, SystemClock};
+use signalbox::config::Config;
+use signalbox::ledger::Ledger;
+use signalbox_commands::Network;
+use signalbox_commands::tree::Status;
+use tokio_util::sync::CancellationToken;
+
+use crate::common::{bin, config_text, say, tree_status};
+use crate::matrix_client::{Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter};
+
+/// A running bot with its Matrix adapter; stopped on drop.
+struct Running {
+    bot: Bot,
+    shutdown: CancellationToken,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The example config with the bot on `hs`, alice (admin, sheriff) and bob
+/// mapped to their Matrix ids there, and `extra` inside `[adapters.matrix]`.
+fn config_for(dir: &Path, hs: &Homeserver, extra: &str, trees_to: Option<&RoomId>) -> String {
+    let server = &hs.server_name;
+    let mut text = config_text(
+        dir,
+        &format!(
+            r#"
+[adapters.matrix]
+homeserver = "{url}"
+user = "@signalbox:{server}"
+password = "{PASSWORD}"
+{extra}
+"#,
+            url = hs.url()
+        ),
+    )
+    .replace("@alice:example.org", &format!("@alice:{server}"))
+    .replace("@bob:example.org", &format!("@bob:{server}"));
+    if let Some(room) = trees_to {
+        text = text.replace(
+            "trees = [\"console:#ops\"]",
+            &format!("trees = [\"console:#ops\", \"matrix:{room}\"]"),
+        );
+    }
+    text
+}
+
+async fn start_bot(text: &str) -> Running {
+    let mut config =
+        Config::from_text(text, "matrix-test.toml", &Default::default(), None).expect("valid");
+    config.bot.rate_limit_burst = 0;
+    let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
+        .await
+        .expect("bot opens");
+    let shutdown = start_adapter(&bot);
+    Running { bot, shutdown }
+}
+
+/// Synapse with the bot's account, alice (mapped) and mallory (unmapped),
+/// and the bot running in-process with its own data dir.
+/// (Fields drop in order: the bot stops before Synapse does.)
+struct Scene {
+    run: Running,
+    bot: OwnedUserId,
+    alice: User,
+    mallory: User,
+    _hs: Homeserver,
+    _dir: tempfile::TempDir,
+}
+
+impl Scene {
+    /// A room alice creates (encrypted or not) with mallory and the bot in it.
+    async fn room(&mut self, encrypted: bool) -> OwnedRoomId {
+        let mallory = self.mallory.id.clone();
+        let room = self
+            .alice
+            .create_room(encrypted, &[&self.bot, &mallory])
+            .await;
+        self.mallory.join(&room).await;
+        self.alice.wait_joined(&room, &self.bot).await;
+        self.alice.wait_joined(&room, &mallory).await;
+        self.mallory.wait_joined(&room, &self.bot).await;
+        room
+    }
+}
+
+async fn scene() -> Scene {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot = bot_id(&hs);
+    let alice = User::new(&hs, "alice").await;
+    let mallory = User::new(&hs, "mallory").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = start_bot(&config_for(dir.path(), &hs, "", None)).await;
+    Scene {
+        _hs: hs,
+        bot,
+        alice,
+        mallory,
+        run,
+        _dir: dir,
+    }
+}
+
+fn bot_id(hs: &Homeserver) -> OwnedUserId {
+    hs.user_id("signalbox")
+}
+
+/// A mapped user closes a tree in `room`; an unmapped one cannot reopen it.
+async fn close_and_refuse(
+    run: &Running,
+    bot: &OwnedUserId,
+    alice: &mut User,
+    mallory: &mut User,
+    room: &RoomId,
+    tree: &str,
+) {
+    let asked = alice
+        .say(room, &format!("!tree close {tree} builds failing #infra"))
+        .await;
+    let confirm = alice
+        .wait_for(room, bot, |b| b.starts_with(&format!("closed {tree}")))
+        .await;
+    assert!(
+        body(&confirm).contains("builds failing"),
+        "{}",
+        body(&confirm)
+    );
+    assert!(is_notice(&confirm), "the bot answers with m.notice");
+    match &confirm.content.relates_to {
+        Some(Relation::Reply(reply)) => assert_eq!(reply.in_reply_to.event_id, asked),
+        other => panic!("the confirmation is a reply to the command, got {other:?}"),
+    }
+    let html = match &confirm.content.msgtype {
+        matrix_sdk::ruma::events::room::message::MessageType::Notice(n) => {
+            n.formatted.as_ref().map(|f| f.body.clone())
+        }
+        _ => None,
+    };
+    assert!(
+        html.is_some_and(|h| h.contains(tree)),
+        "the notice has an HTML body"
+    );
+    assert_eq!(tree_status(&run.bot, tree), Status::Closed);
+
+    let events = run.bot.ledger.events().expect("events").len();
+    mallory.say(room, &format!("!tree open {tree}")).await;
+    let refusal = mallory
+        .wait_for(room, bot, |b| b.contains("needs role"))
+        .await;
+    assert!(
+        body(&refusal).contains(&format!("\"{}\" is not an identified person", mallory.id))
+            || body(&refusal).contains("is not mapped to a person"),
+        "{}",
+        body(&refusal)
+    );
+    assert_eq!(tree_status(&run.bot, tree), Status::Closed);
+    assert_eq!(run.bot.ledger.events().expect("events").len(), events);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_user_closes_a_tree_and_an_unmapped_user_is_refused() {
+    let mut s = scene().await;
+    // The bot accepts an invite from a person in [people].
+    let room = s.room(false).await;
+    close_and_refuse(
+        &s.run,
+        &s.bot,
+        &mut s.alice,
+        &mut s.mallory,
+        &room,
+        "autoland",
+    )
+    .await;
+    let (bot, mallory) = (&s.bot, &mut s.mallory);
+
+    // An invite from someone the config does not know is ignored.
+    let theirs = mallory.create_room(false, &[bot]).await;
+    let seen = mallory.collect(&theirs, bot, Duration::from_secs(3)).await;
+    assert!(seen.is_empty());
+    let joined = mallory
+        .client
+        .get_room(&theirs)
+        .expect("mallory's room")
+        .members(matrix_sdk::RoomMemberships::JOIN)
+        .await
+        .expect("members");
+    assert!(joined.iter().all(|m| m.user_id() != *bot), "bot stayed out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_room_and_a_dm_work() {
+    let mut s = scene().await;
+    let room = s.room(true).await;
+    let encrypted = s
+        .alice
+        .client
+        .get_room(&room)
+        .expect("room")
+        .latest_encryption_state()
+        .await
+        .expect("encryption state")
+        .is_encrypted();
+    assert!(encrypted, "the room is encrypted");
+    close_and_refuse(&s.run, &s.bot, &mut s.alice, &mut s.mallory, &room, "try").await;
+    let (bot, alice) = (&s.bot, &mut s.alice);
+
+    // A DM (encrypted, as Element creates them): no prefix needed.
+    let dm = alice
+        .client
+        .create_dm(bot)
+        .await
+        .expect("create dm")
+        .room_id()
+        .to_owned();
+    alice.wait_joined(&dm, bot).await;
+    alice.say(&dm, "whoami").await;
+    let whoami = alice.wait_for(&dm, bot, |b| b.starts_with("you are")).await;
+    assert!(body(&whoami).contains("you are alice"), "{}", body(&whoami));
+    alice.say(&dm, "tree try").await;
+    let status = alice.wait_for(&dm, bot, |b| b.contains("try")).await;
+    assert!(body(&status).contains("closed"), "{}", body(&status));
+}
+
+/// The binary, as an operator runs it; killed on drop.
+struct Process(Child);
+
+impl Process {
+    /// Its output goes to `log` (read it when a test fails).
+    fn start(config: &Path, log: &Path) -> Process {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = Command::new(bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("start the bot");
+        Process(child)
+    }
+
+    /// SIGTERM, then wait for the exit.
+    fn stop(mut self) {
+        let pid = self.0.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the bot did not stop within 10 s of SIGTERM");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_replays_nothing_and_runs_what_came_while_down_once() {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot = bot_id(&hs);
+    let mut alice = User::new(&hs, "alice").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let room = alice.create_room(false, &[&bot]).await;
+    let path = dir.path().join("config.toml");
+    std::fs::write(
+        &path,
+        config_for(dir.path(), &hs, &format!("rooms = [\"{room}\"]"), None),
+    )
+    .expect("write config");
+
+    let log = dir.path().join("bot.log");
+    let first = Process::start(&path, &log);
+    alice.wait_joined(&room, &bot).await;
+    for n in 1..=20 {
+        alice.say(&room, &format!("!status log entry-{n}")).await;
+        alice
+            .wait_for(&room, &bot, |b| b.contains(&format!("entry-{n}")))
+            .await;
+    }
+    first.stop();
+
+    alice.say(&room, "!status log entry-while-down").await;
+    let second = Process::start(&path, &log);
+    alice
+        .wait_for(&room, &bot, |b| b.contains("entry-while-down"))
+        .await;
+    // A few more syncs' worth of time: nothing from before is answered again.
+    let late = alice.collect(&room, &bot, Duration::from_secs(5)).await;
+    assert!(
+        late.is_empty(),
+        "replayed: {:?}",
+        late.iter().map(body).collect::<Vec<_>>()
+    );
+    second.stop();
+
+    let ledger = Ledger::open(&dir.path().join("data")).expect("ledger");
+    let logged: Vec<String> = ledger
+        .events()
+        .expect("events")
+        .iter()
+        .map(|e| serde_json::to_string(e).expect("json"))
+        .filter(|e| e.contains("entry-"))
+        .collect();
+    // (The other events are the config's trees and the scheduler's jobs.)
+    assert_eq!(logged.len(), 21, "{logged:#?}");
+    for n in (1..=20)
+        .map(|n| format!("entry-{n}\""))
+        .chain(["entry-while-down".into()])
+    {
+        let runs = logged.iter().filter(|e| e.contains(n.as_str())).count();
+        assert_eq!(runs, 1, "{n} ran once");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_queued_while_the_homeserver_is_down_arrive_once() {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot = bot_id(&hs);
+    let mut alice = User::new(&hs, "alice").await;
+    let room = alice.create_room(false, &[&bot]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_for(
+        dir.path(),
+        &hs,
+        &format!("rooms = [\"{room}\"]"),
+        Some(&room),
+    );
+    let run = start_bot(&text).await;
+    alice.wait_joined(&room, &bot).await;
+
+    hs.stop();
+    let trees = ["autoland", "mozilla-central", "try"];
+    for tree in trees {
+        let reply = say(
+            &run.bot,
+            "alice",
+            &format!("!tree close {tree} outage #infra"),
+        )
+        .await;
+        assert!(reply.starts_with(&format!("closed {tree}")), "{reply}");
+    }
+    assert!(
+        !run.bot
+            .ledger
+            .pending(Some(Network::Matrix))
+            .expect("outbox")
+            .is_empty(),
+        "the announcements wait in the outbox"
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    hs.restart();
+
+    assert!(
+        signalbox::outbox::drained(&run.bot.ledger, Network::Matrix, WAIT * 2).await,
+        "the outbox drained after the homeserver returned"
+    );
+    let seen = alice.collect(&room, &bot, Duration::from_secs(5)).await;
+    for tree in trees {
+        let count = seen.iter().filter(|m| body(m).contains(tree)).count();
+        assert_eq!(
+            count,
+            1,
+            "{tree} announced once: {:?}",
+            seen.iter().map(body).collect::<Vec<_>>()
+        );
+    }
+}
