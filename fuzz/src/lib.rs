@@ -86,6 +86,7 @@ impl World {
         let ctx = Context {
             caller,
             network: Network::Console,
+            channel: None,
             now: self.now,
             settings: &self.settings,
             history: &self.history,

@@ -345,6 +345,7 @@ impl Matrix {
         let min = Duration::from_millis(self.config.reconnect_min_ms);
         let max = Duration::from_millis(self.config.reconnect_max_ms);
         let mut backoff = min;
+        let mut healthy = false;
         let mut joined = false;
         loop {
             let first = token.is_none();
@@ -364,6 +365,7 @@ impl Matrix {
                     let error = format!("sync failed: {e}");
                     tracing::warn!("{error}; retrying in {backoff:?}");
                     self.set_health("reconnecting", Some(error));
+                    healthy = false;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(backoff) => {}
@@ -372,8 +374,9 @@ impl Matrix {
                     continue;
                 }
             };
-            if backoff != min || !joined {
+            if !healthy {
                 self.set_health("connected", None);
+                healthy = true;
             }
             backoff = min;
             if !joined {
