@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod adapter;
+pub mod backoff;
 pub mod clock;
 pub mod config;
 pub mod http;

@@ -17,6 +17,7 @@ use signalbox_commands::{ChannelAddr, EventId, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::adapter::Adapter;
+use crate::backoff::Backoff;
 use crate::ledger::{LedgerError, OUTBOX, key};
 
 /// Where a message goes.
@@ -94,7 +95,7 @@ pub async fn deliver(
 ) {
     let network = adapter.network();
     let changed = ledger.outbox_changed();
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     loop {
         let notified = changed.notified();
         tokio::pin!(notified);
@@ -127,10 +128,9 @@ pub async fn deliver(
             }
         }
         let wait = if failed {
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-            backoff
+            backoff.failed()
         } else {
-            backoff = Duration::from_millis(250);
+            backoff.succeeded();
             Duration::from_secs(5)
         };
         tokio::select! {

@@ -24,6 +24,7 @@ use serde::Serialize;
 use signalbox_commands::Network;
 use tokio_util::sync::CancellationToken;
 
+use crate::backoff::Backoff;
 use crate::outbox::Destination;
 use crate::router::Router;
 
@@ -167,11 +168,18 @@ pub async fn supervise(
     health: HealthBoard,
     shutdown: CancellationToken,
 ) {
+    const LAST_RETRY: Duration = Duration::from_secs(60);
     let network = adapter.network();
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), LAST_RETRY);
     loop {
         health.set(network, "connected", None);
+        let started = tokio::time::Instant::now();
         let result = adapter.clone().run(router.clone(), shutdown.clone()).await;
+        // A run that lasted a while was healthy: the next failure is a new
+        // incident and starts over from the short delay.
+        if started.elapsed() >= LAST_RETRY {
+            backoff.succeeded();
+        }
         if shutdown.is_cancelled() {
             health.set(network, "stopped", None);
             return;
@@ -180,12 +188,12 @@ pub async fn supervise(
             Ok(()) => "adapter stopped".to_string(),
             Err(e) => format!("{e:#}"),
         };
-        tracing::warn!(%network, "adapter failed: {error}; restarting in {backoff:?}");
+        let wait = backoff.failed();
+        tracing::warn!(%network, "adapter failed: {error}; restarting in {wait:?}");
         health.set(network, "reconnecting", Some(error));
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
-        backoff = (backoff * 2).min(Duration::from_secs(60));
     }
 }

@@ -37,6 +37,7 @@ use self::accounts::{Accounts, account_field, fold};
 pub use self::config::{Channel, Config, KeyedChannel, Mechanism, Sasl};
 use super::budget::Budget;
 use super::{Adapter, HealthBoard, SendError};
+use crate::backoff::Backoff;
 use crate::outbox::Destination;
 use crate::router::{Inbound, Router};
 
@@ -916,7 +917,7 @@ impl Adapter for Irc {
     ) -> anyhow::Result<()> {
         let min = Duration::from_millis(self.config.reconnect_min_ms);
         let max = Duration::from_millis(self.config.reconnect_max_ms);
-        let mut delay = min;
+        let mut backoff = Backoff::new(min, max);
         loop {
             let started = Instant::now();
             let mut registered = false;
@@ -926,7 +927,7 @@ impl Adapter for Irc {
                 return Ok(());
             }
             if registered && started.elapsed() >= STABLE_SESSION {
-                delay = min;
+                backoff.succeeded();
             }
             let services_down = matches!(result, Err(SessionError::ServicesDown));
             let error = match result {
@@ -934,10 +935,10 @@ impl Adapter for Irc {
                 Err(e) => e.to_string(),
             };
             let wait = if services_down {
-                delay = min;
+                backoff.succeeded();
                 jitter(SERVICES_RETRY)
             } else {
-                jitter(delay)
+                jitter(backoff.failed())
             };
             tracing::warn!(server = %self.config.server, "irc disconnected: {error}; reconnecting in {wait:?}");
             self.set_health("reconnecting", Some(error));
@@ -945,7 +946,6 @@ impl Adapter for Irc {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep(wait) => {}
             }
-            delay = (delay * 2).min(max);
         }
     }
 

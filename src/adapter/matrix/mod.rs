@@ -47,6 +47,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use self::config::{Config, Login, is_matrix_id};
 use super::{Adapter, HealthBoard, SendError};
+use crate::backoff::Backoff;
 use crate::outbox::Destination;
 use crate::router::{Inbound, Router};
 
@@ -344,7 +345,7 @@ impl Matrix {
         let mut token = self.saved_token();
         let min = Duration::from_millis(self.config.reconnect_min_ms);
         let max = Duration::from_millis(self.config.reconnect_max_ms);
-        let mut backoff = min;
+        let mut backoff = Backoff::new(min, max);
         let mut healthy = false;
         let mut joined = false;
         loop {
@@ -363,14 +364,14 @@ impl Matrix {
                 Ok(resp) => resp,
                 Err(e) => {
                     let error = format!("sync failed: {e}");
-                    tracing::warn!("{error}; retrying in {backoff:?}");
+                    let wait = backoff.failed();
+                    tracing::warn!("{error}; retrying in {wait:?}");
                     self.set_health("reconnecting", Some(error));
                     healthy = false;
                     tokio::select! {
                         _ = shutdown.cancelled() => return Ok(()),
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(wait) => {}
                     }
-                    backoff = (backoff * 2).min(max);
                     continue;
                 }
             };
@@ -378,7 +379,7 @@ impl Matrix {
                 self.set_health("connected", None);
                 healthy = true;
             }
-            backoff = min;
+            backoff.succeeded();
             if !joined {
                 self.join_configured(client).await;
                 joined = true;

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Client, Core, EventCallback, Inbox, SlashCommand, ack_when_done};
 use crate::adapter::HealthBoard;
+use crate::backoff::Backoff;
 
 /// How often the bot pings Slack.
 const PING_EVERY: Duration = Duration::from_secs(30);
@@ -59,7 +60,7 @@ pub(super) async fn run<H: Connect + Clone + Send + Sync + 'static>(
     first_backoff: Duration,
     shutdown: &CancellationToken,
 ) {
-    let mut backoff = first_backoff;
+    let mut backoff = Backoff::new(first_backoff, MAX_BACKOFF);
     health.set(Network::Slack, "connecting", None);
     while !shutdown.is_cancelled() {
         let mut hello = false;
@@ -67,19 +68,19 @@ pub(super) async fn run<H: Connect + Clone + Send + Sync + 'static>(
             Ok(End::Shutdown) => return,
             Ok(End::Refresh) => {
                 tracing::info!("slack asked for a new socket mode connection");
-                backoff = first_backoff;
+                backoff.succeeded();
             }
             Err(error) => {
                 if hello {
-                    backoff = first_backoff;
+                    backoff.succeeded();
                 }
-                tracing::warn!("slack socket mode: {error}; reconnecting in {backoff:?}");
+                let wait = backoff.failed();
+                tracing::warn!("slack socket mode: {error}; reconnecting in {wait:?}");
                 health.set(Network::Slack, "reconnecting", Some(error));
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(wait) => {}
                 }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
     }
