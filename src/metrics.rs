@@ -72,6 +72,10 @@ pub fn outbox_failed(network: Network) {
         .increment(1);
 }
 
+pub fn outbox_rejected(network: Network) {
+    counter!("signalbox_outbox_rejected_total", "network" => network.as_str()).increment(1);
+}
+
 pub fn adapter_state(network: Network, up: bool) {
     gauge!("signalbox_adapter_connected", "network" => network.as_str()).set(if up {
         1.0

@@ -6,7 +6,8 @@
 //!
 //! Exactly-once is at-least-once plus removal: the window for a duplicate is
 //! a crash between the network accepting a message and the removal being
-//! flushed.
+//! flushed. A message the network rejects for good (`SendError::Rejected`)
+//! is logged, counted and removed, so it cannot block the queue.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use signalbox_commands::{ChannelAddr, EventId, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
-use crate::adapter::Adapter;
+use crate::adapter::{Adapter, SendError};
 use crate::backoff::Backoff;
 use crate::ledger::{LedgerError, OUTBOX, key};
 
@@ -78,8 +79,9 @@ pub fn pending_in(tree: &sled::Tree, network: Option<Network>) -> Result<Vec<Ent
     Ok(out)
 }
 
-/// Removes a delivered entry, durably (so a restart does not send it again).
-fn mark_sent(tree: &sled::Tree, seq: u64) -> Result<(), LedgerError> {
+/// Removes a delivered or rejected entry, durably (so a restart does not
+/// send it again).
+fn remove(tree: &sled::Tree, seq: u64) -> Result<(), LedgerError> {
     tree.remove(key(OUTBOX, seq))
         .map_err(|e| LedgerError::Write(e.to_string()))?;
     tree.flush()
@@ -106,19 +108,28 @@ pub async fn deliver(
                 crate::metrics::outbox_depth(network, entries.len());
                 for entry in entries {
                     let key = format!("{}-{}", entry.event.0, entry.seq);
-                    match adapter.send_once(&entry.to, &entry.text, &key).await {
+                    let done = match adapter.send_once(&entry.to, &entry.text, &key).await {
                         Ok(()) => {
                             crate::metrics::outbox_delivered(network);
-                            if let Err(e) = mark_sent(ledger.tree(), entry.seq) {
-                                tracing::error!(%network, "cannot mark outbox entry {} sent: {e}", entry.seq);
-                            }
+                            true
+                        }
+                        Err(SendError::Rejected(e)) => {
+                            tracing::error!(%network, to = %entry.to, text = %entry.text, "dropped an announcement the network will not take: {e}");
+                            crate::metrics::outbox_rejected(network);
+                            true
                         }
                         Err(e) => {
                             tracing::warn!(%network, to = %entry.to, "delivery failed, will retry: {e}");
                             crate::metrics::outbox_failed(network);
-                            failed = true;
-                            break;
+                            false
                         }
+                    };
+                    if !done {
+                        failed = true;
+                        break;
+                    }
+                    if let Err(e) = remove(ledger.tree(), entry.seq) {
+                        tracing::error!(%network, "cannot remove outbox entry {}: {e}", entry.seq);
                     }
                 }
             }

@@ -543,7 +543,7 @@ impl Discord {
         self.retry(|| id.edit(&self.http, edit.clone()))
             .await
             .map(|_| ())
-            .map_err(|e| SendError::Failed(e.to_string()))
+            .map_err(send_error)
     }
 
     /// Posts `text` in a channel, split at Discord's length limit, paced to
@@ -635,12 +635,20 @@ fn is_rate_limited(e: &serenity::Error) -> bool {
 
 /// Whether a REST failure will not go away by retrying (a bad id, missing
 /// access): 4xx other than 429.
-fn is_permanent(e: &serenity::Error) -> bool {
-    matches!(
-        e,
+/// A 4xx other than 429 (unknown channel, missing access) never becomes
+/// deliverable: `Rejected`, so the outbox drops it instead of retrying it
+/// ahead of every later announcement. Anything else is worth a retry.
+fn send_error(e: serenity::Error) -> SendError {
+    let permanent = matches!(
+        &e,
         serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))
             if r.status_code.is_client_error() && r.status_code.as_u16() != 429
-    )
+    );
+    if permanent {
+        SendError::Rejected(format!("discord: {e}"))
+    } else {
+        SendError::Failed(e.to_string())
+    }
 }
 
 fn channel_id(channel: &ChannelAddr) -> Result<ChannelId, SendError> {
@@ -650,7 +658,7 @@ fn channel_id(channel: &ChannelAddr) -> Result<ChannelId, SendError> {
         .ok()
         .filter(|v| *v > 0)
         .map(ChannelId::new)
-        .ok_or_else(|| SendError::Failed(format!("\"{channel}\" is not a discord channel id")))
+        .ok_or_else(|| SendError::Rejected(format!("\"{channel}\" is not a discord channel id")))
 }
 
 /// The invocation of a slash command: command, verb and option values.
@@ -785,32 +793,13 @@ impl Adapter for Discord {
             Destination::Topic(c) => return self.set_topic(c, text).await,
             Destination::Channel(c) => channel_id(c),
             Destination::Direct { user, .. } => match user.as_str().parse::<u64>() {
-                Ok(id) if id > 0 => self
-                    .dm_channel(UserId::new(id))
-                    .await
-                    .map_err(|e| SendError::Failed(e.to_string())),
-                _ => Err(SendError::Failed(format!(
+                Ok(id) if id > 0 => self.dm_channel(UserId::new(id)).await.map_err(send_error),
+                _ => Err(SendError::Rejected(format!(
                     "\"{user}\" is not a discord user id"
                 ))),
             },
-        };
-        let channel = match channel {
-            Ok(c) => c,
-            Err(e) => {
-                // A malformed address never becomes deliverable; retrying
-                // it would hold up every later announcement.
-                tracing::error!(%to, "discord: dropping an undeliverable message: {e}");
-                return Ok(());
-            }
-        };
-        match self.post(channel, text).await {
-            Ok(()) => Ok(()),
-            Err(e) if is_permanent(&e) => {
-                tracing::error!(%to, "discord: dropping a message Discord refuses: {e}");
-                Ok(())
-            }
-            Err(e) => Err(SendError::Failed(e.to_string())),
-        }
+        }?;
+        self.post(channel, text).await.map_err(send_error)
     }
 }
 

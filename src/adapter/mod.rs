@@ -28,13 +28,19 @@ use crate::backoff::Backoff;
 use crate::outbox::Destination;
 use crate::router::Router;
 
-/// Why a send failed; the outbox retries both.
+/// Why a send failed. The outbox retries `Disconnected` and `Failed`;
+/// `Rejected` it drops, so that one message the network will never take
+/// (a deleted channel, a channel the bot was removed from) does not hold up
+/// every announcement queued behind it.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum SendError {
     #[error("not connected")]
     Disconnected,
     #[error("{0}")]
     Failed(String),
+    /// The network answered that this message cannot be delivered, ever.
+    #[error("{0}")]
+    Rejected(String),
 }
 
 #[async_trait]

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::common::{at, bin, config_text, event_count};
 use crate::fake_discord::{
-    ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GUILD, Recorded, STRANGER, interaction,
-    message,
+    ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GONE, GUILD, Recorded, STRANGER,
+    interaction, message,
 };
 
 struct Harness {
@@ -418,6 +418,33 @@ async fn commands_are_registered_per_guild_on_start() {
     assert!(cli.status.success());
     let printed: Value = serde_json::from_slice(&cli.stdout).expect("json on stdout");
     assert_eq!(printed, checked_in);
+}
+
+#[tokio::test]
+async fn a_deleted_channel_is_rejected_for_good_not_retried() {
+    use signalbox::adapter::{Adapter as _, SendError};
+    use signalbox::outbox::Destination;
+    let h = connected("").await;
+    let discord = h.bot.discord.clone().expect("discord adapter");
+    let gone = Destination::Channel(ChannelAddr::new(Network::Discord, GONE));
+    let result = discord.send(&gone, "autoland closed").await;
+    assert!(
+        matches!(&result, Err(SendError::Rejected(e)) if e.contains("Unknown Channel")),
+        "{result:?}"
+    );
+    let malformed = Destination::Channel(ChannelAddr::new(Network::Discord, "releng"));
+    let result = discord.send(&malformed, "autoland closed").await;
+    assert!(
+        matches!(&result, Err(SendError::Rejected(e)) if e.contains("\"discord:releng\"")),
+        "{result:?}"
+    );
+    let attempts = h
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == format!("/api/v10/channels/{GONE}/messages"))
+        .count();
+    assert_eq!(attempts, 1, "a 404 is not retried");
 }
 
 #[tokio::test]

@@ -25,6 +25,8 @@ pub const GUILD: &str = "300000000000000001";
 pub const CHANNEL: &str = "400000000000000001";
 pub const ANNOUNCE: &str = "400000000000000002";
 pub const DM: &str = "400000000000000003";
+/// A channel the fake answers 404 Unknown Channel for, as for a deleted one.
+pub const GONE: &str = "400000000000000404";
 /// Alice's Discord id in the shipped example config (admin, sheriff).
 pub const ALICE: &str = "100000000000000001";
 /// A Discord user nobody mapped to a person.
@@ -397,6 +399,10 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
         }
         ("DELETE", ["webhooks", _, _, "messages", "@original"]) => (StatusCode::NO_CONTENT, None),
         ("POST", ["webhooks", _, _]) => (StatusCode::OK, Some(message_reply(id, CHANNEL, &body))),
+        ("POST", ["channels", GONE, "messages"]) => (
+            StatusCode::NOT_FOUND,
+            Some(json!({ "code": 10003, "message": "Unknown Channel" })),
+        ),
         ("POST", ["channels", channel, "messages"]) => {
             if inner.rate_limit_next > 0 {
                 inner.rate_limit_next -= 1;

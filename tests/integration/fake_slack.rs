@@ -295,6 +295,10 @@ async fn web_api(
     Json(answer).into_response()
 }
 
+/// A channel id the fake answers `channel_not_found` for, as Slack does for a
+/// deleted channel.
+pub const GONE: &str = "C0GONE";
+
 fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
     let ts = "1700000000.000100";
     match method {
@@ -304,6 +308,9 @@ fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
         }
         "apps.connections.open" => json!({ "ok": false, "error": "not_allowed_token_type" }),
         _ if !token.starts_with("xoxb-") => json!({ "ok": false, "error": "invalid_auth" }),
+        "chat.postMessage" if body["channel"] == GONE => {
+            json!({ "ok": false, "error": "channel_not_found" })
+        }
         "chat.postMessage" => json!({
             "ok": true,
             "channel": body["channel"],

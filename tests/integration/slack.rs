@@ -20,17 +20,21 @@ use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{at, bin, config_text, eventually};
-use crate::fake_slack::FakeSlack;
+use crate::fake_slack::{FakeSlack, GONE};
 
 const ALICE: &str = "U0ALICE01"; // admin and sheriff in the example config
 const STRANGER: &str = "U0STRANGER";
 const SECRET: &str = "test-signing-secret";
 
-/// A bot whose tree announcements also go to `slack:C0RELENG`.
-async fn slack_bot(dir: &std::path::Path) -> Bot {
+/// A bot whose tree announcements also go to the Slack `channels`.
+async fn slack_bot(dir: &std::path::Path, channels: &[&str]) -> Bot {
+    let list: Vec<String> = std::iter::once("console:#ops".to_string())
+        .chain(channels.iter().map(|c| format!("slack:{c}")))
+        .map(|c| format!("\"{c}\""))
+        .collect();
     let text = config_text(dir, "").replace(
         "trees = [\"console:#ops\"]",
-        "trees = [\"console:#ops\", \"slack:C0RELENG\"]",
+        &format!("trees = [{}]", list.join(", ")),
     );
     let config = Config::from_text(&text, "test.toml", &HashMap::new(), None).expect("config");
     let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
@@ -55,9 +59,14 @@ struct Running {
 }
 
 impl Running {
+    /// Tree announcements go to `slack:C0RELENG`.
     async fn start() -> Running {
+        Running::announcing(&["C0RELENG"]).await
+    }
+
+    async fn announcing(channels: &[&str]) -> Running {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bot = slack_bot(dir.path()).await;
+        let bot = slack_bot(dir.path(), channels).await;
         let fake = FakeSlack::start().await;
         let adapter = adapter(&bot, &fake, Mode::Socket);
         let shutdown = CancellationToken::new();
@@ -372,6 +381,49 @@ async fn rate_limited_announcement_is_delayed_not_dropped() {
 }
 
 #[tokio::test]
+async fn an_announcement_to_a_deleted_channel_is_dropped_and_holds_up_nothing() {
+    // Announcements go to a channel Slack no longer knows, then to a good one.
+    let run = Running::announcing(&[GONE, "C0RELENG"]).await;
+    let fake = &run.fake;
+    let posts_to = |channel: &str| -> Vec<u16> {
+        fake.calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.body["channel"] == channel)
+            .map(|c| c.status)
+            .collect()
+    };
+    fake.slash(
+        "env-1",
+        "/tree",
+        "close autoland bustage #infra",
+        ALICE,
+        "C0OPS",
+    );
+    eventually("the first announcement in the good channel", || {
+        posts_to("C0RELENG").len() == 1
+    })
+    .await;
+    fake.slash("env-2", "/tree", "open autoland", ALICE, "C0OPS");
+    eventually("the second announcement in the good channel", || {
+        posts_to("C0RELENG").len() == 2
+    })
+    .await;
+    assert!(
+        signalbox::outbox::drained(&run.bot.ledger, Network::Slack, Duration::from_secs(5)).await,
+        "the rejected announcements left the outbox"
+    );
+    // Given time to retry, nothing is: one attempt per announcement.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(
+        posts_to(GONE).len(),
+        2,
+        "{:?}",
+        fake.calls("chat.postMessage")
+    );
+    assert_eq!(posts_to("C0RELENG"), [200, 200]);
+}
+
+#[tokio::test]
 async fn direct_messages_open_a_conversation_and_topics_are_set() {
     let run = Running::start().await;
     let fake = &run.fake;
@@ -450,7 +502,7 @@ fn signed(ts: i64, body: &str, secret: &str) -> Vec<(&'static str, String)> {
 #[tokio::test]
 async fn http_mode_runs_signed_requests_and_refuses_forged_stale_and_replayed_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let bot = slack_bot(dir.path()).await;
+    let bot = slack_bot(dir.path(), &["C0RELENG"]).await;
     let fake = FakeSlack::start().await;
     let adapter = adapter(&bot, &fake, Mode::Http);
     let mut state = bot.http_state();

@@ -395,7 +395,7 @@ impl Matrix {
 
     /// The joined room behind a channel address, joining it if needed.
     async fn room(&self, client: &Client, name: &str) -> Result<Room, SendError> {
-        let failed = |e: matrix_sdk::Error| SendError::Failed(format!("{name}: {e}"));
+        let failed = |e: matrix_sdk::Error| send_error(name, e);
         let known = if name.starts_with('#') {
             self.aliases_lock().get(name).cloned()
         } else {
@@ -408,7 +408,7 @@ impl Matrix {
             return Ok(room);
         }
         let target = RoomOrAliasId::parse(name)
-            .map_err(|e| SendError::Failed(format!("\"{name}\" is not a room: {e}")))?;
+            .map_err(|e| SendError::Rejected(format!("\"{name}\" is not a room: {e}")))?;
         let room = client
             .join_room_by_id_or_alias(&target, &[])
             .await
@@ -425,14 +425,14 @@ impl Matrix {
     /// The DM room with `user`, created (encrypted) when there is none.
     async fn direct_room(&self, client: &Client, user: &str) -> Result<Room, SendError> {
         let user_id = OwnedUserId::try_from(user)
-            .map_err(|e| SendError::Failed(format!("\"{user}\" is not a matrix id: {e}")))?;
+            .map_err(|e| SendError::Rejected(format!("\"{user}\" is not a matrix id: {e}")))?;
         if let Some(room) = client.get_dm_room(&user_id) {
             return Ok(room);
         }
         client
             .create_dm(&user_id)
             .await
-            .map_err(|e| SendError::Failed(format!("cannot open a DM with {user}: {e}")))
+            .map_err(|e| send_error(&format!("a DM with {user}"), e))
     }
 
     async fn send_with(
@@ -451,7 +451,7 @@ impl Matrix {
             }
             Destination::Direct { user, .. } => self.direct_room(client, user.as_str()).await?,
         };
-        let failed = |e: matrix_sdk::Error| SendError::Failed(format!("{to}: {e}"));
+        let failed = |e: matrix_sdk::Error| send_error(&to.to_string(), e);
         if let Destination::Topic(_) = to {
             return room.set_room_topic(text).await.map(|_| ()).map_err(failed);
         }
@@ -461,6 +461,21 @@ impl Matrix {
             None => send,
         };
         send.await.map(|_| ()).map_err(failed)
+    }
+}
+
+/// A refusal by the homeserver (unknown room or alias, not allowed to join
+/// or post: a 4xx other than 429, which the SDK retries itself) will not
+/// change on retry: `Rejected`, so the outbox drops it rather than holding
+/// every later announcement behind it. Anything else is retried.
+fn send_error(what: &str, e: matrix_sdk::Error) -> SendError {
+    let refused = e
+        .as_client_api_error()
+        .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429);
+    if refused {
+        SendError::Rejected(format!("{what}: {e}"))
+    } else {
+        SendError::Failed(format!("{what}: {e}"))
     }
 }
 

@@ -762,10 +762,27 @@ fn retry_after(e: &slack_morphism::errors::SlackRateLimitError) -> Duration {
         .min(MAX_RETRY_AFTER)
 }
 
+/// Web API error codes that no retry can fix: the channel or person is gone,
+/// the bot is not allowed there, or the message itself is unacceptable.
+const PERMANENT_ERRORS: &[&str] = &[
+    "channel_not_found",
+    "not_in_channel",
+    "is_archived",
+    "user_not_found",
+    "user_disabled",
+    "cannot_dm_bot",
+    "restricted_action",
+    "msg_too_long",
+    "no_text",
+];
+
 fn send_error(e: SlackClientError) -> SendError {
     match e {
         SlackClientError::HttpProtocolError(_) | SlackClientError::EndOfStream(_) => {
             SendError::Disconnected
+        }
+        SlackClientError::ApiError(e) if PERMANENT_ERRORS.contains(&e.code.as_str()) => {
+            SendError::Rejected(format!("slack: {}", e.code))
         }
         other => SendError::Failed(format!("slack: {other}")),
     }
