@@ -44,7 +44,7 @@ fn frame(data: &[u8]) -> Vec<String> {
 
 /// What `say` sends for `text` to `target`, checked line by line.
 fn check_outbound(target: &str, text: &str, max_lines: usize) {
-    if !line::is_word(target) {
+    if !line::is_target("PRIVMSG", target, SOURCE_LEN) {
         // `say` refuses such targets before building any line.
         return;
     }

@@ -9,8 +9,8 @@
 /// The protocol's limit for one line, CRLF included.
 pub const MAX_LINE: usize = 512;
 
-/// The least text room per line; targets longer than this leave no sane
-/// room and are refused earlier.
+/// The least text room per line: a target that leaves less is refused
+/// (`is_target`).
 const MIN_ROOM: usize = 64;
 
 /// IRC formatting codes (bold, colour, reset, monospace, reverse, italics,
@@ -50,9 +50,24 @@ pub fn clean_lines(text: &str) -> Vec<String> {
 /// has prefixed it with `:{source} ` (`source` = nick!user@host, at most
 /// `source_len` bytes).
 pub fn text_room(command: &str, target: &str, source_len: usize) -> usize {
-    // ":" source " " command " " target " :" text "\r\n"
-    let fixed = 1 + source_len + 1 + command.len() + 1 + target.len() + 2 + 2;
-    MAX_LINE.saturating_sub(fixed).max(MIN_ROOM)
+    MAX_LINE
+        .saturating_sub(fixed_len(command, target, source_len))
+        .max(MIN_ROOM)
+}
+
+/// Bytes of a `COMMAND target :text` line, as the server relays it, that are
+/// not text: `:` source ` ` command ` ` target ` :` … `\r\n`.
+fn fixed_len(command: &str, target: &str, source_len: usize) -> usize {
+    1 + source_len + 1 + command.len() + 1 + target.len() + 2 + 2
+}
+
+/// Whether the bot can write `COMMAND target :text` lines: `target` is a
+/// word, and short enough that a line keeps `MIN_ROOM` bytes for text behind
+/// the longest prefix. Servers cap names (CHANNELLEN, NICKLEN) far below
+/// that; a longer target came from a broken or hostile server, and no line
+/// to it could stay within 512 bytes.
+pub fn is_target(command: &str, target: &str, source_len: usize) -> bool {
+    is_word(target) && fixed_len(command, target, source_len) + MIN_ROOM <= MAX_LINE
 }
 
 /// Splits one clean line into pieces of at most `room` bytes, on character
@@ -221,6 +236,23 @@ mod tests {
         assert_eq!(split("aaaa bbbb cccc", 10), ["aaaa bbbb", "cccc"]);
         assert_eq!(split("ééééé", 5), ["éé", "éé", "é"]);
         assert_eq!(split("short", 10), ["short"]);
+    }
+
+    /// Found by the irc_line fuzz target (seed
+    /// `regression-overlong-channel-target`): a PRIVMSG to a 400-byte
+    /// channel name from the server, answered there, overran 512 bytes.
+    #[test]
+    fn an_overlong_target_is_refused_and_every_accepted_one_fits() {
+        let overlong = format!("#c$:{}ION", "\u{fffd}".repeat(130));
+        assert!(is_word(&overlong));
+        assert!(!is_target("PRIVMSG", &overlong, SOURCE));
+        let longest = "#".repeat(MAX_LINE - MIN_ROOM - fixed_len("PRIVMSG", "", SOURCE));
+        assert!(is_target("PRIVMSG", &longest, SOURCE));
+        assert!(!is_target("PRIVMSG", &format!("{longest}x"), SOURCE));
+        let text = "waves ".repeat(100);
+        for l in messages("PRIVMSG", &longest, &text, SOURCE, 0, "http://x") {
+            assert!(1 + SOURCE + 1 + l.len() <= MAX_LINE, "{l:?}");
+        }
     }
 
     #[test]

@@ -49,6 +49,11 @@ const WANTED_CAPS: [&str; 5] = [
     "message-tags",
     "server-time",
 ];
+/// Caps on what a server may announce as USERLEN and HOSTLEN (a DNS name is
+/// at most 253 bytes): past them, the prefix the bot reserves room for would
+/// leave no room for text, and an absurd announcement would silence the bot.
+const MAX_USERLEN: usize = 64;
+const MAX_HOSTLEN: usize = 253;
 /// SASL payloads are sent in chunks of this many bytes.
 const SASL_CHUNK: usize = 400;
 /// How long registration may take before the connection is given up.
@@ -213,12 +218,12 @@ impl Irc {
     /// Says `text` to `target` (channel or nick) with PRIVMSG, paced by the
     /// budget; returns once every line is on the socket.
     async fn say(&self, target: &str, text: &str, lines: &Lines) -> Result<(), SendError> {
-        if !line::is_word(target) {
-            return Err(SendError::Failed(format!(
-                "\"{target}\" is not a channel or nick"
+        let source_len = self.shared().source_len();
+        if !line::is_target("PRIVMSG", target, source_len) {
+            return Err(SendError::Rejected(format!(
+                "\"{target}\" is not a channel or nick the bot can write to"
             )));
         }
-        let source_len = self.shared().source_len();
         let wire = line::messages(
             "PRIVMSG",
             target,
@@ -602,12 +607,12 @@ impl Irc {
                         "WHOX" => reg.whox = true,
                         "USERLEN" => {
                             if let Ok(n) = value.parse::<usize>() {
-                                shared.userlen = n + 1;
+                                shared.userlen = n.min(MAX_USERLEN) + 1;
                             }
                         }
                         "HOSTLEN" => {
                             if let Ok(n) = value.parse::<usize>() {
-                                shared.hostlen = n;
+                                shared.hostlen = n.min(MAX_HOSTLEN);
                             }
                         }
                         _ => {}
@@ -975,7 +980,7 @@ impl Adapter for Irc {
                             // Rejoining after a reconnect or kick: retry.
                             SendError::Disconnected
                         } else {
-                            SendError::Failed(format!(
+                            SendError::Rejected(format!(
                                 "{c} is not in adapters.irc.channels, so the bot is not there"
                             ))
                         });
