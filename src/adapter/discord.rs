@@ -633,22 +633,15 @@ fn is_rate_limited(e: &serenity::Error) -> bool {
     )
 }
 
-/// Whether a REST failure will not go away by retrying (a bad id, missing
-/// access): 4xx other than 429.
-/// A 4xx other than 429 (unknown channel, missing access) never becomes
-/// deliverable: `Rejected`, so the outbox drops it instead of retrying it
-/// ahead of every later announcement. Anything else is worth a retry.
+/// A REST failure as the outbox sees it (`SendError::from_status`).
 fn send_error(e: serenity::Error) -> SendError {
-    let permanent = matches!(
-        &e,
-        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r))
-            if r.status_code.is_client_error() && r.status_code.as_u16() != 429
-    );
-    if permanent {
-        SendError::Rejected(format!("discord: {e}"))
-    } else {
-        SendError::Failed(e.to_string())
-    }
+    let status = match &e {
+        serenity::Error::Http(serenity::http::HttpError::UnsuccessfulRequest(r)) => {
+            Some(r.status_code.as_u16())
+        }
+        _ => None,
+    };
+    SendError::from_status(status, format!("discord: {e}"))
 }
 
 fn channel_id(channel: &ChannelAddr) -> Result<ChannelId, SendError> {

@@ -43,6 +43,18 @@ pub enum SendError {
     Rejected(String),
 }
 
+impl SendError {
+    /// The error for an HTTP API's answer: a 4xx other than 429 (unknown
+    /// channel, missing access) will not change on retry, so it is
+    /// `Rejected`; anything else, or no answer at all, is worth a retry.
+    pub fn from_status(status: Option<u16>, message: String) -> SendError {
+        match status {
+            Some(s) if (400..500).contains(&s) && s != 429 => SendError::Rejected(message),
+            _ => SendError::Failed(message),
+        }
+    }
+}
+
 #[async_trait]
 pub trait Adapter: Send + Sync + 'static {
     fn network(&self) -> Network;
@@ -200,6 +212,26 @@ pub async fn supervise(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_but_429_are_rejected_and_the_rest_retried() {
+        let kind = |status| match SendError::from_status(status, "x".into()) {
+            SendError::Rejected(_) => "rejected",
+            SendError::Failed(_) => "failed",
+            SendError::Disconnected => "disconnected",
+        };
+        for status in [400, 403, 404] {
+            assert_eq!(kind(Some(status)), "rejected", "{status}");
+        }
+        for status in [Some(429), Some(500), Some(502), Some(302), None] {
+            assert_eq!(kind(status), "failed", "{status:?}");
         }
     }
 }

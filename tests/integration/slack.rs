@@ -24,6 +24,8 @@ use crate::fake_slack::{FakeSlack, GONE};
 
 const ALICE: &str = "U0ALICE01"; // admin and sheriff in the example config
 const STRANGER: &str = "U0STRANGER";
+/// The `/tree` text most tests start with.
+const CLOSE_AUTOLAND: &str = "close autoland bustage #infra";
 const SECRET: &str = "test-signing-secret";
 
 /// A bot whose tree announcements also go to the Slack `channels`.
@@ -114,13 +116,7 @@ impl Drop for Running {
 async fn slash_command_from_a_mapped_user_closes_a_tree_and_answers_via_response_url() {
     let run = Running::start().await;
     let fake = &run.fake;
-    fake.slash(
-        "env-1",
-        "/tree",
-        "close autoland bustage #infra",
-        ALICE,
-        "C0OPS",
-    );
+    fake.slash("env-1", "/tree", CLOSE_AUTOLAND, ALICE, "C0OPS");
     eventually("the reply through response_url", || {
         !fake.hook("env-1").is_empty()
     })
@@ -339,13 +335,7 @@ async fn rate_limited_announcement_is_delayed_not_dropped() {
     let run = Running::start().await;
     let fake = &run.fake;
     fake.rate_limit_next(1);
-    fake.slash(
-        "env-1",
-        "/tree",
-        "close autoland bustage #infra",
-        ALICE,
-        "C0OPS",
-    );
+    fake.slash("env-1", "/tree", CLOSE_AUTOLAND, ALICE, "C0OPS");
     eventually("the announcement after the retry", || {
         fake.calls("chat.postMessage")
             .iter()
@@ -392,13 +382,7 @@ async fn an_announcement_to_a_deleted_channel_is_dropped_and_holds_up_nothing() 
             .map(|c| c.status)
             .collect()
     };
-    fake.slash(
-        "env-1",
-        "/tree",
-        "close autoland bustage #infra",
-        ALICE,
-        "C0OPS",
-    );
+    fake.slash("env-1", "/tree", CLOSE_AUTOLAND, ALICE, "C0OPS");
     eventually("the first announcement in the good channel", || {
         posts_to("C0RELENG").len() == 1
     })
@@ -563,7 +547,7 @@ async fn http_mode_runs_signed_requests_and_refuses_forged_stale_and_replayed_on
 
     // A good one runs, is acknowledged with an empty 200 and answered
     // through its response_url.
-    let good = form("close autoland bustage #infra", "h-good");
+    let good = form(CLOSE_AUTOLAND, "h-good");
     let headers = signed(now, &good, SECRET);
     let (code, body) = request("/slack/commands", headers.clone(), good.clone())
         .await

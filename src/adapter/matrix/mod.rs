@@ -464,19 +464,12 @@ impl Matrix {
     }
 }
 
-/// A refusal by the homeserver (unknown room or alias, not allowed to join
-/// or post: a 4xx other than 429, which the SDK retries itself) will not
-/// change on retry: `Rejected`, so the outbox drops it rather than holding
-/// every later announcement behind it. Anything else is retried.
+/// A homeserver failure as the outbox sees it (`SendError::from_status`):
+/// an unknown room or alias, or one the bot may not join or post in, is
+/// dropped; 429s never get here (the SDK retries them itself).
 fn send_error(what: &str, e: matrix_sdk::Error) -> SendError {
-    let refused = e
-        .as_client_api_error()
-        .is_some_and(|api| api.status_code.is_client_error() && api.status_code.as_u16() != 429);
-    if refused {
-        SendError::Rejected(format!("{what}: {e}"))
-    } else {
-        SendError::Failed(format!("{what}: {e}"))
-    }
+    let status = e.as_client_api_error().map(|api| api.status_code.as_u16());
+    SendError::from_status(status, format!("{what}: {e}"))
 }
 
 /// A user's `m.room.message` worth reading as a command: not the bot's own,
