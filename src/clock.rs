@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
@@ -15,19 +16,41 @@ pub trait Clock: Send + Sync + 'static {
     fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
-/// The real clock.
+/// The real clock, moved by `SIGNALBOX_CLOCK_SKEW` when a test sets it.
 pub struct SystemClock;
+
+/// The environment variable only tests set; see the module docs.
+pub const SKEW_VAR: &str = "SIGNALBOX_CLOCK_SKEW";
+
+/// The skew from [`SKEW_VAR`], read once. A value that does not parse stops
+/// the process: a test run that meant to move the clock and silently did not
+/// would prove nothing.
+fn skew() -> chrono::Duration {
+    static SKEW: OnceLock<chrono::Duration> = OnceLock::new();
+    *SKEW.get_or_init(|| match std::env::var(SKEW_VAR) {
+        Ok(text) if !text.is_empty() => signalbox_commands::when::parse_duration(&text)
+            .unwrap_or_else(|e| panic!("{SKEW_VAR}={text:?}: {e}")),
+        _ => chrono::Duration::zero(),
+    })
+}
+
+impl SystemClock {
+    /// Wall-clock time plus the test skew (zero outside tests).
+    pub fn current() -> DateTime<Utc> {
+        Utc::now() + skew()
+    }
+}
 
 impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now()
+        SystemClock::current()
     }
 
     fn sleep_until(&self, at: DateTime<Utc>) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async move {
             // Re-check: wall time can jump (NTP, suspend), so sleep in slices.
             loop {
-                let left = at - Utc::now();
+                let left = at - SystemClock::current();
                 let Ok(left) = left.to_std() else { return };
                 if left.is_zero() {
                     return;

@@ -24,6 +24,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use signalbox::clock::SystemClock;
 use signalbox_commands::{Event, State};
 
 use crate::common::bin;
@@ -252,7 +253,7 @@ fn drive(console: Console, iteration: u64, rng: &mut Rng, seq: &mut u64) -> Vec<
                     .and_then(|_| {
                         d.run(
                             Step::new(
-                                format!("!window add {w} 2027-01-04T10:00 1h"),
+                                format!("!window add {w} {} 1h", days_ahead(30)),
                                 &format!("added window {w}"),
                                 "window",
                                 "add",
@@ -328,11 +329,11 @@ fn drive(console: Console, iteration: u64, rng: &mut Rng, seq: &mut u64) -> Vec<
             }
             4 => {
                 *seq += 1;
-                // Two-hour slots from 2027-02-01, one per override.
-                let start = chrono::NaiveDate::from_ymd_opt(2027, 2, 1)
-                    .expect("a valid date")
+                // Two-hour slots from 60 days ahead, one per override.
+                let start = (SystemClock::current() + chrono::Duration::days(60))
+                    .date_naive()
                     .and_hms_opt(0, 0, 0)
-                    .expect("a valid time")
+                    .expect("midnight is a valid time")
                     + chrono::Duration::hours(2 * *seq as i64);
                 let until = start + chrono::Duration::hours(1);
                 let fmt = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M").to_string();
@@ -376,6 +377,14 @@ fn drive(console: Console, iteration: u64, rng: &mut Rng, seq: &mut u64) -> Vec<
             return d.acked;
         }
     }
+}
+
+/// 10:00 UTC, `days` days from now (the config's time zone is UTC), as chat
+/// takes it: dates in this test are relative so that it passes on any day.
+fn days_ahead(days: i64) -> String {
+    (SystemClock::current() + chrono::Duration::days(days))
+        .format("%Y-%m-%dT10:00")
+        .to_string()
 }
 
 /// The number right after `prefix` in `text`.

@@ -17,7 +17,8 @@ use crate::common::{bin, write_config};
 /// Console lines (as alice, an admin) that give every family content; the
 /// one-off window starts the day after tomorrow, in the coming week.
 fn seed() -> String {
-    let hotfix = (chrono::Utc::now() + chrono::Duration::days(2)).format("%Y-%m-%d 16:00");
+    let hotfix = (signalbox::clock::SystemClock::current() + chrono::Duration::days(2))
+        .format("%Y-%m-%d 16:00");
     format!(
         "!tree close autoland bustage #infra
 !train start 1.44.0-wmf.4
