@@ -181,3 +181,35 @@ pub async fn serve(bot: &Bot) -> (SocketAddr, tokio_util::sync::CancellationToke
     ));
     (addr, shutdown)
 }
+
+/// The tests' user and group ids (from `/proc/self/status`).
+pub fn ids() -> (u32, u32) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|id| id.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/self/status"))
+    };
+    (field("Uid:"), field("Gid:"))
+}
+
+/// `program` as root: itself when the tests run as root (CI does), through
+/// `sudo -n` when a developer runs them with passwordless sudo — the same
+/// privilege path `scripts/as-root` takes. A test that needs root uses this
+/// for exactly the commands that need it, and fails with one line saying so.
+pub fn as_root(program: &str) -> std::process::Command {
+    if ids().0 == 0 {
+        std::process::Command::new(program)
+    } else {
+        let mut sudo = std::process::Command::new("sudo");
+        sudo.arg("-n").arg(program);
+        sudo
+    }
+}
+
+/// The line a test that needs root fails with.
+pub const NEEDS_ROOT: &str =
+    "this test needs root: run the tests as root or as a user with passwordless sudo";

@@ -1,6 +1,7 @@
 //! When the disk is full the ledger refuses changes with a clear message,
 //! `/healthz` answers 503, and nothing half-applies. The data directory is a
-//! tiny tmpfs mounted for the test (the tests run as root, as CI does).
+//! tiny tmpfs mounted for the test, which needs root (`common::as_root`:
+//! root itself, as in CI, or a developer's passwordless sudo).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use signalbox::Bot;
 use signalbox::clock::{Clock, ManualClock};
 
-use crate::common::{at, config_text, http, say, serve};
+use crate::common::{NEEDS_ROOT, as_root, at, config_text, http, ids, say, serve};
 
 /// A mounted tmpfs, unmounted on drop.
 struct Tmpfs(PathBuf);
@@ -17,22 +18,22 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).expect("mount point");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+        let (uid, gid) = ids();
+        let status = as_root("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size={size},uid={uid},gid={gid}"))
+            .arg("tmpfs")
             .arg(dir)
             .status()
             .expect("mount runs");
-        assert!(
-            status.success(),
-            "mounting a tmpfs needs root (CI runs as root)"
-        );
+        assert!(status.success(), "mounting a tmpfs: {NEEDS_ROOT}");
         Tmpfs(dir.to_path_buf())
     }
 }
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = as_root("umount").arg("-l").arg(&self.0).status();
     }
 }
 

@@ -10,7 +10,9 @@
 //! files open for writing. So the data dir is an ext4 image on a loop
 //! device, and the kernel's own error path is triggered through
 //! `/sys/fs/ext4/<dev>/trigger_fs_error`. Like `faults.rs`, this needs root
-//! (CI runs as root); without it the test fails rather than skips.
+//! for those steps (`common::as_root`: root itself as in CI, or passwordless
+//! sudo); the filesystem's root directory belongs to the tests' user, so the
+//! bot runs unprivileged either way. Without root the test fails, saying so.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -21,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::common::{bin, http, write_config};
+use crate::common::{NEEDS_ROOT, as_root, bin, http, ids, write_config};
 
 const TOKEN: &str = "readonly-test-token";
 
@@ -36,7 +38,7 @@ fn run_ok(cmd: &mut Command) -> std::process::Output {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
-        "{cmd:?} failed (this test needs root, as CI has): {}",
+        "{cmd:?} failed ({NEEDS_ROOT}): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out
@@ -47,8 +49,14 @@ impl Ext4 {
         std::fs::File::create(image)
             .and_then(|f| f.set_len(64 << 20))
             .expect("image file");
-        run_ok(Command::new("mkfs.ext4").args(["-q", "-F"]).arg(image));
-        let out = run_ok(Command::new("losetup").args(["-f", "--show"]).arg(image));
+        let (uid, gid) = ids();
+        run_ok(
+            as_root("mkfs.ext4")
+                .args(["-q", "-F", "-E"])
+                .arg(format!("root_owner={uid}:{gid}"))
+                .arg(image),
+        );
+        let out = run_ok(as_root("losetup").args(["-f", "--show"]).arg(image));
         let device = String::from_utf8_lossy(&out.stdout).trim().to_string();
         std::fs::create_dir_all(mount).expect("mount point");
         let fs = Ext4 {
@@ -67,14 +75,14 @@ impl Ext4 {
 
     fn mount(&self) {
         run_ok(
-            Command::new("mount")
+            as_root("mount")
                 .args(["-o", "errors=remount-ro", &self.device])
                 .arg(&self.mount),
         );
     }
 
     fn unmount(&self) {
-        run_ok(Command::new("umount").arg(&self.mount));
+        run_ok(as_root("umount").arg(&self.mount));
     }
 
     /// Commits the filesystem's journal (`syncfs`).
@@ -90,11 +98,19 @@ impl Ext4 {
             .expect("a device name")
             .to_string_lossy()
             .to_string();
-        std::fs::write(
-            format!("/sys/fs/ext4/{name}/trigger_fs_error"),
-            "signalbox read-only test\n",
-        )
-        .expect("trigger an ext4 error (needs root)");
+        let mut tee = as_root("tee")
+            .arg(format!("/sys/fs/ext4/{name}/trigger_fs_error"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("tee runs");
+        tee.stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(b"signalbox read-only test\n")
+            .expect("write to tee");
+        let status = tee.wait().expect("tee ends");
+        assert!(status.success(), "triggering an ext4 error: {NEEDS_ROOT}");
     }
 
     /// Whether the kernel has the mount read-only (newer kernels say
@@ -114,7 +130,7 @@ impl Ext4 {
     /// Unmounted, checked and repaired, mounted again read-write.
     fn repair(&self) {
         self.unmount();
-        let status = Command::new("e2fsck")
+        let status = as_root("e2fsck")
             .args(["-f", "-y"])
             .arg(&self.image)
             .status()
@@ -130,8 +146,8 @@ impl Ext4 {
 
 impl Drop for Ext4 {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.mount).status();
-        let _ = Command::new("losetup").arg("-d").arg(&self.device).status();
+        let _ = as_root("umount").arg(&self.mount).status();
+        let _ = as_root("losetup").arg("-d").arg(&self.device).status();
     }
 }
 
