@@ -156,6 +156,8 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     #[serde(default)]
     pub escalation: EscalationConfig,
+    /// `[backup]`: scheduled exports while the bot runs.
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// `[escalation]`: how long `escalate` waits for an `ack` per step.
@@ -400,6 +402,9 @@ pub struct Bot {
     pub rate_limit_burst: u32,
     /// Commands per minute a person's allowance refills by.
     pub rate_limit_per_minute: u32,
+    /// On SIGTERM, how long to keep delivering queued announcements before
+    /// exiting (what is left stays queued for the next start).
+    pub drain_seconds: u64,
 }
 
 impl Default for Bot {
@@ -412,6 +417,7 @@ impl Default for Bot {
             console_as: None,
             rate_limit_burst: 20,
             rate_limit_per_minute: 60,
+            drain_seconds: 10,
         }
     }
 }
@@ -588,6 +594,18 @@ impl Config {
     /// Cross-key checks, and resolving `*_file` secrets.
     fn check(&mut self, text: &str, base: Option<&Path>) -> Vec<Problem> {
         let mut problems = Vec::new();
+        if let Some(backup) = &mut self.backup {
+            if let Some(base) = base {
+                backup.dir = base.join(&backup.dir);
+            }
+            if backup.keep == 0 {
+                problems.push(Problem {
+                    line: find_key_line(text, "keep"),
+                    key: "backup.keep".into(),
+                    message: "keep must be at least 1".into(),
+                });
+            }
+        }
         let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
         if let Some(person) = &self.bot.console_as
             && !self.people.contains_key(person.get_ref())

@@ -8,6 +8,7 @@ pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod export;
 pub mod meetings;
 pub mod oncall;
 pub mod openapi;
@@ -53,6 +54,7 @@ pub fn routes(state: AppState) -> Routes {
         .route("/api/openapi.json", get(openapi::serve))
         .merge(treestatus::routes())
         .merge(audit::routes())
+        .merge(export::routes())
         .merge(oncall::routes())
         .merge(meetings::routes())
         .merge(api::routes())
