@@ -712,3 +712,51 @@ async fn interactions_endpoint_runs_signed_commands_with_ephemeral_refusals() {
     );
     assert_eq!(tree_status(&e.h.bot, "autoland"), Status::Closed);
 }
+
+/// The console's abuse checks (`abuse.rs`) through the Discord gateway: a
+/// megabyte of content and ten thousand words are refused with a short
+/// message; a MESSAGE_CREATE whose content is an escaped lone surrogate
+/// (JSON, but not UTF-8 text) is dropped. Nothing changes, nothing panics,
+/// and the same session serves the next command.
+#[tokio::test]
+async fn absurd_content_from_discord_is_refused_cleanly_and_the_next_command_runs() {
+    let h = connected("").await;
+    let events = h.bot.ledger.events().expect("events").len();
+    let megabyte = format!("!tree close autoland {} #infra", "x".repeat(1 << 20));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (i, text) in [megabyte, words].iter().enumerate() {
+        h.fake.dispatch(
+            "MESSAGE_CREATE",
+            message(900 + i as u64, CHANNEL, ALICE, text, true),
+        );
+    }
+    h.fake
+        .until("both refusals", |f| posts_to(f, CHANNEL).len() == 2)
+        .await;
+    for post in posts_to(&h.fake, CHANNEL) {
+        assert!(content(&post).contains("message too long"), "{post:?}");
+        assert!(
+            content(&post).len() < 300,
+            "the reply does not echo the flood"
+        );
+    }
+    let mut bad = message(910, CHANNEL, ALICE, "SURROGATE", true).to_string();
+    bad = bad.replace("SURROGATE", r"!tree close autoland \ud800 #infra");
+    h.fake.dispatch_raw("MESSAGE_CREATE", &bad);
+    h.fake.dispatch(
+        "MESSAGE_CREATE",
+        message(911, CHANNEL, ALICE, "!ping", true),
+    );
+    h.fake
+        .until("the next command answered", |f| {
+            posts_to(f, CHANNEL).iter().any(|p| content(p) == "pong")
+        })
+        .await;
+    assert_eq!(
+        posts_to(&h.fake, CHANNEL).len(),
+        3,
+        "the surrogate was not answered"
+    );
+    assert_eq!(h.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(tree_status(&h.bot, "autoland"), Status::Open);
+}

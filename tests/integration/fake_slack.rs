@@ -139,6 +139,16 @@ impl FakeSlack {
             .expect("connection task alive");
     }
 
+    /// Sends `text` as it is as a frame: JSON a `Value` cannot hold (an
+    /// escaped lone surrogate, which is valid JSON but not UTF-8 text).
+    pub fn push_raw(&self, text: &str) {
+        let current = self.shared.current.lock().expect("lock");
+        let sender = current.as_ref().expect("a socket mode connection is open");
+        sender
+            .send(Message::Text(text.to_string().into()))
+            .expect("connection task alive");
+    }
+
     /// A `slash_commands` envelope, its `response_url` named after its id.
     pub fn slash(&self, envelope_id: &str, command: &str, text: &str, user: &str, channel: &str) {
         self.push(json!({

@@ -712,3 +712,60 @@ async fn config_needs_the_tokens_of_its_mode() {
     );
     assert!(!format!("{config:?}").contains("from-"));
 }
+
+/// The abuse checks the console has (`abuse.rs`), through the Slack adapter
+/// as Slack delivers them: a megabyte of text and ten thousand words are
+/// refused with a short message; an envelope whose text is an escaped lone
+/// surrogate (JSON, but not UTF-8 text) is dropped. Nothing changes, nothing
+/// panics, and the same connection serves the next command.
+#[tokio::test]
+async fn absurd_text_from_slack_is_refused_cleanly_and_the_next_command_runs() {
+    let run = Running::start().await;
+    let fake = &run.fake;
+    let events = run.bot.ledger.events().expect("events").len();
+    let megabyte = format!("!tree close autoland {} #infra", "x".repeat(1 << 20));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (i, text) in [megabyte, words].iter().enumerate() {
+        fake.event(
+            &format!("env-abuse-{i}"),
+            &format!("EvAbuse{i}"),
+            json!({
+                "type": "message", "user": ALICE, "text": text,
+                "channel": "C0OPS", "channel_type": "channel",
+                "ts": format!("1700000500.00000{i}"),
+            }),
+        );
+    }
+    let answers = |fake: &FakeSlack| -> Vec<String> {
+        ["chat.postMessage", "chat.postEphemeral"]
+            .iter()
+            .flat_map(|m| fake.calls(m))
+            .filter(|c| c.body["channel"] == "C0OPS")
+            .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    eventually("both refusals", || answers(fake).len() == 2).await;
+    for answer in answers(fake) {
+        assert!(answer.contains("message too long"), "{answer}");
+        assert!(answer.len() < 300, "the reply does not echo the flood");
+    }
+    let bad = r#"{"type":"events_api","envelope_id":"env-surrogate","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{"token":"legacy","team_id":"T0TEAM","api_app_id":"A0APP","type":"event_callback","event_id":"EvSurrogate","event_time":1700000000,"event":{"type":"message","user":"U0ALICE01","text":"!tree close autoland \ud800 #infra","channel":"C0OPS","channel_type":"channel","ts":"1700000600.000001"}}}"#;
+    fake.push_raw(bad);
+    fake.event(
+        "env-after",
+        "EvAfter",
+        json!({
+            "type": "message", "user": ALICE, "text": "ping",
+            "channel": "D0ALICE", "channel_type": "im", "ts": "1700000700.000001",
+        }),
+    );
+    eventually("the next command answered", || {
+        fake.calls("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == "D0ALICE" && c.body["text"] == "pong")
+    })
+    .await;
+    assert_eq!(run.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(run.tree_status("autoland"), "open");
+    assert_eq!(answers(fake).len(), 2, "the surrogate was answered nowhere");
+}
