@@ -74,6 +74,15 @@ pub fn check_text(text: &str) -> Result<(), Error> {
             text.escape_default()
         )));
     }
+    // A network that delivers bytes which are not UTF-8 (IRC) has them
+    // replaced by U+FFFD on the way in: the text is no longer what the
+    // person sent, so nothing runs, as on the console.
+    if text.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(Error::invalid(format!(
+            "message is not valid UTF-8 (undecodable bytes became U+FFFD): \"{}\"",
+            shortened(text, 60)
+        )));
+    }
     Ok(())
 }
 
@@ -114,6 +123,17 @@ mod tests {
         for (text, want) in cases {
             assert_eq!(split(text).expect(text), *want, "{text}");
         }
+    }
+
+    #[test]
+    fn refuses_text_whose_bytes_were_not_utf8() {
+        let decoded = String::from_utf8_lossy(b"tree close autoland \xff\xfe #infra");
+        let err = split(&decoded).expect_err("replaced bytes").to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
+        assert!(
+            err.contains("tree close autoland"),
+            "quotes the input: {err}"
+        );
     }
 
     #[test]

@@ -426,3 +426,39 @@ async fn rejoins_after_a_kick() {
     assert!(run.irc.joined_all(WAIT).await);
     assert!(run.irc.is_joined("#kick"));
 }
+
+/// Bytes that are not UTF-8, sent raw to the real server by alice (logged
+/// in): the adapter decodes them with U+FFFD in their place, and the core
+/// refuses such text as the console refuses bytes that are not UTF-8 —
+/// nothing runs, the reply says why, and the connection serves the next
+/// command. (A megabyte or ten thousand words cannot reach the bot on IRC:
+/// the server cuts every line at 512 bytes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_are_refused_and_the_next_command_runs() {
+    let net = network().await;
+    let run = start_bot(net.port, "").await;
+    let nick = run.irc.nick();
+    let events = run.bot.ledger.events().expect("events").len();
+    let mut alice = Client::connect(net.port, "alice", Some(("alice", PASSWORD))).await;
+    alice.join("#releng").await;
+    alice
+        .send_bytes(b"PRIVMSG #releng :!tree close autoland \xff\xfe bustage #infra")
+        .await;
+    let refusal = alice
+        .expect("the refusal", |l| privmsg(l, &nick, "#releng").is_some())
+        .await;
+    let text = privmsg(&refusal, &nick, "#releng").expect("privmsg");
+    assert!(text.contains("not valid UTF-8"), "{text}");
+    alice.send("PRIVMSG #releng :!ping").await;
+    let pong = alice
+        .expect("pong", |l| privmsg(l, &nick, "#releng").is_some())
+        .await;
+    assert!(
+        privmsg(&pong, &nick, "#releng")
+            .expect("privmsg")
+            .contains("pong"),
+        "{pong}"
+    );
+    assert_eq!(run.bot.ledger.events().expect("events").len(), events);
+    assert!(run.irc.is_connected());
+}
