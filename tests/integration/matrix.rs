@@ -406,3 +406,91 @@ async fn announcements_queued_while_the_homeserver_is_down_arrive_once() {
         );
     }
 }
+
+/// The console's abuse checks (`abuse.rs`) through Synapse: a body just
+/// under Synapse's 64 KiB event limit and ten thousand words are refused
+/// with a short reply; nothing changes and the next command runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_bodies_up_to_synapses_limit_are_refused_cleanly() {
+    let mut s = scene().await;
+    let room = s.room(false).await;
+    let events = s.run.bot.ledger.events().expect("events").len();
+    let big = format!("!tree close autoland {} #infra", "x".repeat(60_000));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (text, quoted) in [(&big, "xxxxxxxx"), (&words, "w w w w")] {
+        s.alice.say(&room, text).await;
+        let refusal = s
+            .alice
+            .wait_for(&room, &s.bot, |b| {
+                b.contains("message too long") && b.contains(quoted)
+            })
+            .await;
+        assert!(body(&refusal).len() < 300, "{}", body(&refusal));
+    }
+    s.alice.say(&room, "!ping").await;
+    s.alice.wait_for(&room, &s.bot, |b| b == "pong").await;
+    assert_eq!(s.run.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(tree_status(&s.run.bot, "autoland"), Status::Open);
+}
+
+/// Synapse answers 429 when the bot sends faster than its limit (lowered
+/// for the bot alone through the admin API: 1 message/s, burst 1): the
+/// bot waits as told and every announcement still arrives, once, in order.
+/// A 429 treated as a refusal would drop them (4xx is `Rejected`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_429_is_waited_out_and_nothing_is_lost() {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    hs.register_admin("ops");
+    let bot = bot_id(&hs);
+    let ops = User::new(&hs, "ops").await;
+    let token = ops.client.access_token().expect("ops is logged in");
+    let limited = reqwest::Client::new()
+        .post(format!(
+            "{}/_synapse/admin/v1/users/{bot}/override_ratelimit",
+            hs.url()
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(r#"{"messages_per_second": 1, "burst_count": 1}"#)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(limited.status().is_success(), "{limited:?}");
+
+    let mut alice = User::new(&hs, "alice").await;
+    let room = alice.create_room(false, &[&bot]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_for(
+        dir.path(),
+        &hs,
+        &format!("rooms = [\"{room}\"]"),
+        Some(&room),
+    );
+    let run = start_bot(&text).await;
+    alice.wait_joined(&room, &bot).await;
+    let trees = ["autoland", "mozilla-central", "try"];
+    for tree in trees {
+        let reply = say(
+            &run.bot,
+            "alice",
+            &format!("!tree close {tree} burst #infra"),
+        )
+        .await;
+        assert!(reply.starts_with(&format!("closed {tree}")), "{reply}");
+    }
+    assert!(
+        signalbox::outbox::drained(&run.bot.ledger, Network::Matrix, WAIT * 2).await,
+        "every announcement was taken by Synapse"
+    );
+    let seen = alice.collect(&room, &bot, Duration::from_secs(3)).await;
+    let announced: Vec<&str> = seen
+        .iter()
+        .map(body)
+        .filter(|b| b.contains("burst"))
+        .collect();
+    assert_eq!(announced.len(), 3, "{announced:?}");
+    for (tree, body) in trees.iter().zip(&announced) {
+        assert!(body.contains(tree), "in order: {announced:?}");
+    }
+}
