@@ -162,6 +162,7 @@ impl Ledger {
         };
         let writer = Writer {
             db,
+            reads: RecentReads::default(),
             tree,
             rx,
             state_tx,
@@ -190,9 +191,10 @@ impl Ledger {
     }
 
     /// Like [`Ledger::transact`], but runs at most once per `once` key (a
-    /// network's message or event id): the key is recorded in the same
-    /// batch, and a key seen before answers [`LedgerError::Duplicate`]
-    /// without running `decide`.
+    /// network's message or event id): for a change the key is recorded
+    /// durably in the same batch as its event; for a read (no changes) only
+    /// in memory, so reads never write. A key seen before answers
+    /// [`LedgerError::Duplicate`] without running `decide`.
     pub async fn transact_once<T, F>(
         &self,
         once: Option<String>,
@@ -400,8 +402,37 @@ impl History for StoredHistory<'_> {
     }
 }
 
+/// Message ids of recent reads (decisions without changes), in memory and
+/// bounded: a redelivered read is not answered twice while the bot runs.
+#[derive(Default)]
+struct RecentReads {
+    ids: std::collections::HashSet<Vec<u8>>,
+    order: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl RecentReads {
+    /// How many read ids are remembered.
+    const CAPACITY: usize = 16_384;
+
+    fn contains(&self, k: &[u8]) -> bool {
+        self.ids.contains(k)
+    }
+
+    fn insert(&mut self, k: Vec<u8>) {
+        if self.ids.insert(k.clone()) {
+            self.order.push_back(k);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
 struct Writer {
     db: sled::Db,
+    reads: RecentReads,
     tree: sled::Tree,
     rx: mpsc::Receiver<Request>,
     state_tx: watch::Sender<Arc<State>>,
@@ -449,9 +480,11 @@ impl Writer {
         let healthy = self.healthy.load(Ordering::SeqCst);
         let mut seen: Vec<Vec<u8>> = Vec::new();
         for Decision { once, decide } in decisions {
-            if let Some(once) = once {
-                let k = seen_key(&once);
-                let known = seen.contains(&k) || self.tree.contains_key(&k).unwrap_or(false);
+            let once = once.map(|once| seen_key(&once));
+            if let Some(k) = &once {
+                let known = seen.contains(k)
+                    || self.reads.contains(k)
+                    || self.tree.contains_key(k).unwrap_or(false);
                 if known {
                     // The decision is pure; running it only to reach its
                     // reply callback costs nothing and records nothing.
@@ -463,7 +496,6 @@ impl Writer {
                     reply(Err(LedgerError::Duplicate));
                     continue;
                 }
-                seen.push(k);
             }
             let history = StoredHistory {
                 tree: &self.tree,
@@ -498,6 +530,13 @@ impl Writer {
                 }
                 next_id += 1;
                 events.push(event);
+                // A change's message id is recorded durably with its event,
+                // so a redelivery runs once even across a restart.
+                seen.extend(once);
+            } else if let Some(k) = once {
+                // A read's only in memory: it costs no disk write, and a
+                // redelivery is answered again only after a restart.
+                self.reads.insert(k);
             }
             done.push(reply);
         }
