@@ -151,11 +151,7 @@ pub fn handle(cmd: &RoleCmd, ctx: &Context) -> Result<Outcome, Error> {
             }
             let mut ids = Vec::new();
             for p in people {
-                let id = PersonId::new(p.as_str());
-                if !ctx.settings.people.contains(&id) {
-                    return Err(Error::not_found(format!("person \"{p}\" is unknown")));
-                }
-                ids.push(id);
+                ids.push(crate::mention::person(ctx, p)?);
             }
             let names = ids
                 .iter()

@@ -442,6 +442,13 @@ fn rotations<'a>(settings: &'a Settings, name: Option<&str>) -> Result<Vec<&'a R
     }
 }
 
+/// A ping for the person, or "nobody".
+fn ping_of(person: &Option<PersonId>) -> String {
+    person
+        .as_ref()
+        .map_or_else(|| NOBODY.to_string(), crate::mention::ping)
+}
+
 fn name_of(person: &Option<PersonId>) -> String {
     person
         .as_ref()
@@ -537,11 +544,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
             let person = if person == NOBODY {
                 None
             } else {
-                let p = PersonId::new(person.as_str());
-                if !ctx.settings.people.contains(&p) {
-                    return Err(Error::not_found(format!("person \"{person}\" is unknown")));
-                }
-                Some(p)
+                Some(crate::mention::person(ctx, person)?)
             };
             let (from_t, until_t) = (instant(from, r, ctx.now)?, instant(until, r, ctx.now)?);
             if until_t <= from_t {
@@ -737,10 +740,13 @@ pub fn digest(
     let shift_end = next_change(rotation, &state.duty, ctx.now);
     let items = crate::open_items(ctx, state, shift_end);
     let head = match (&from, &to) {
-        (Some(f), t) if Some(f) != t.as_ref() => {
-            format!("{} handoff: {f} → {}", rotation.name, name_of(&to))
-        }
-        _ => format!("{} handoff: {} is on shift", rotation.name, name_of(&to)),
+        (Some(f), t) if Some(f) != t.as_ref() => format!(
+            "{} handoff: {} → {}",
+            rotation.name,
+            crate::mention::ping(f),
+            ping_of(&to)
+        ),
+        _ => format!("{} handoff: {} is on shift", rotation.name, ping_of(&to)),
     };
     let head = format!("{head} until {}", format_instant(shift_end, tz));
     if items.is_empty() {
