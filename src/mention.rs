@@ -134,4 +134,26 @@ mod tests {
             ["@alice:localhost"]
         );
     }
+
+    #[test]
+    fn display_names_are_shown_never_used_as_identity() {
+        let text = "[people.alice]\nslack = \"U0ALICE\"\ndisplay = \"Alice W.\"\n[people.bob]\n";
+        let config = Config::from_text(text, "t", &HashMap::new(), None).expect("config");
+        let dir = Directory::from_config(&config);
+        let ping = mention::ping(&PersonId::new("alice"));
+        assert_eq!(localize(&dir, Network::Console, &ping), "Alice W.");
+        let slack = localize(&dir, Network::Slack, &ping);
+        assert_eq!(mention::handles(&slack), ["U0ALICE"]);
+        assert_eq!(mention::plain(&slack), "Alice W.");
+        assert_eq!(
+            localize(&dir, Network::Slack, &mention::ping(&PersonId::new("bob"))),
+            "bob"
+        );
+        assert_eq!(resolve_word(&dir, Network::Slack, "Alice W."), "Alice W.");
+        assert_eq!(
+            dir.person(Network::Console, &PlatformUserId::new("Alice W.")),
+            None,
+            "a display name identifies nobody"
+        );
+    }
 }

@@ -231,4 +231,72 @@ mod tests {
         let text = format!("a{CLOSE}b{HANDLE}c");
         assert_eq!(plain(&text), "abc");
     }
+
+    #[test]
+    fn person_arguments_take_keys_and_this_messages_aliases_only() {
+        let mut w = crate::tests::World::empty();
+        w.settings.people = vec![PersonId::new("alice"), PersonId::new("bob")];
+        let caller = crate::tests::root();
+        let mut aliases = Aliases::default();
+        aliases.insert("alice_w", PersonId::new("alice"));
+        let ctx = Context {
+            aliases: &aliases,
+            ..w.ctx(&caller)
+        };
+        for word in ["alice", "@alice", "alice_w"] {
+            assert_eq!(person(&ctx, word).expect(word), PersonId::new("alice"));
+        }
+        let unknown = person(&ctx, "carol").expect_err("unknown").to_string();
+        assert_eq!(
+            unknown,
+            "person \"carol\" is unknown; people are: alice, bob"
+        );
+        for mention in ["<@U0NOBODY>", "@eve:example.org"] {
+            let err = person(&ctx, mention).expect_err(mention).to_string();
+            assert!(err.starts_with(&format!("mention \"{mention}\"")), "{err}");
+        }
+        let without = w.ctx(&caller);
+        assert!(
+            person(&without, "alice_w").is_err(),
+            "an alias is per message"
+        );
+    }
+
+    #[test]
+    fn an_escalation_pings_in_the_channel_and_describes_elsewhere() {
+        let mut w = crate::tests::World::empty();
+        w.settings.people = vec![PersonId::new("alice"), PersonId::new("bob")];
+        w.settings.liaisons.insert(
+            "security".into(),
+            crate::liaison::Cover::People(vec![PersonId::new("alice")]),
+        );
+        let bob = crate::Caller::person(PersonId::new("bob"), []);
+        let channel = crate::ChannelAddr::new(crate::Network::Irc, "#releng");
+        let ctx = Context {
+            channel: Some(&channel),
+            ..w.ctx(&bob)
+        };
+        let cmd = w.command("escalate security disk full");
+        let o = crate::handle(&cmd, &ctx, &w.state).expect("escalates");
+        assert!(
+            people(&o.reply).is_empty(),
+            "the reply describes: {}",
+            o.reply
+        );
+        let pinged: Vec<(crate::Audience, Vec<String>)> = o
+            .announce
+            .iter()
+            .map(|a| (a.to.clone(), people(&a.text)))
+            .collect();
+        assert_eq!(
+            pinged,
+            [
+                (
+                    crate::Audience::Channel(channel.clone()),
+                    vec!["alice".to_string()]
+                ),
+                (crate::Audience::Person(PersonId::new("alice")), vec![]),
+            ]
+        );
+    }
 }

@@ -925,4 +925,35 @@ mod tests {
         assert_eq!(r.start(3), utc("2026-10-26T01:30:00Z"));
         assert_eq!(r.index_at(utc("2026-10-25T01:45:00Z")), 2);
     }
+
+    #[test]
+    fn a_handoff_pings_the_outgoing_and_incoming_person_in_its_channels() {
+        let mut r = cron_rotation("0 0 9 * * Mon,Thu", "2026-10-21 12:00");
+        let channel = ChannelAddr::new(crate::Network::Console, "#ops");
+        r.channels = vec![channel.clone()];
+        let mut w = crate::tests::World::empty();
+        w.settings.rotations = vec![r];
+        w.now = utc("2026-10-23T10:00:00Z");
+        let guest = crate::Caller::guest("scheduler");
+        let first = run_handoff(&w.ctx(&guest), &w.state, "r");
+        assert!(first.announce.is_empty(), "first sight says nothing");
+        w.commit(crate::Actor::scheduler("handoff:r"), first.changes);
+        w.now = utc("2026-10-26T09:00:00Z");
+        let o = run_handoff(&w.ctx(&guest), &w.state, "r");
+        let pinged: Vec<(Audience, Vec<String>)> = o
+            .announce
+            .iter()
+            .map(|a| (a.to.clone(), crate::mention::people(&a.text)))
+            .collect();
+        let both = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            pinged,
+            [
+                (Audience::Channel(channel), both.clone()),
+                (Audience::Person(PersonId::new("a")), both.clone()),
+                (Audience::Person(PersonId::new("b")), both),
+            ],
+            "the DMs are unchanged: both people, the same digest"
+        );
+    }
 }
