@@ -28,6 +28,7 @@ pub enum RoleCmd {
     /// Replace the people who cover AREA.
     Set {
         area: String,
+        /// People: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         #[arg(required = true, num_args = 1..)]
         people: Vec<String>,
     },

@@ -45,6 +45,7 @@ pub enum Meeting {
 pub enum Action {
     /// Give PERSON an action item (in a running meeting).
     Add {
+        /// A person: config name or a mention (<@id>, @user:server, a logged-in IRC nick).
         person: String,
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         text: Vec<String>,

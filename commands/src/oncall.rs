@@ -47,6 +47,7 @@ pub enum Oncall {
     /// Put PERSON (or `nobody`) on shift from FROM until UNTIL (YYYY-MM-DD[THH:MM] or HH:MM).
     Override {
         rotation: String,
+        /// A person (or `nobody`): config name or a mention (<@id>, @user:server, a logged-in IRC nick).
         person: String,
         from: String,
         until: String,

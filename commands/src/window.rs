@@ -106,7 +106,7 @@ pub enum Window {
         name: String,
         start: String,
         duration: String,
-        /// Deployers (people).
+        /// Deployers: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         deployers: Vec<String>,
     },
 }
