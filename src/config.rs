@@ -504,6 +504,9 @@ pub struct Person {
     pub slack: Option<Spanned<String>>,
     /// Discord user id (snowflake).
     pub discord: Option<Spanned<String>>,
+    /// The name replies show for this person (never their identity); the
+    /// `[people]` key when unset.
+    pub display: Option<String>,
     /// Bearer token for HTTP writes.
     pub api_token: Option<Secret>,
     pub api_token_file: Option<PathBuf>,

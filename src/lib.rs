@@ -16,6 +16,7 @@ pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod limiter;
+pub mod mention;
 pub mod metrics;
 pub mod outbox;
 pub mod router;

@@ -28,6 +28,7 @@ pub enum RoleCmd {
     /// Replace the people who cover AREA.
     Set {
         area: String,
+        /// People: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         #[arg(required = true, num_args = 1..)]
         people: Vec<String>,
     },
@@ -151,11 +152,7 @@ pub fn handle(cmd: &RoleCmd, ctx: &Context) -> Result<Outcome, Error> {
             }
             let mut ids = Vec::new();
             for p in people {
-                let id = PersonId::new(p.as_str());
-                if !ctx.settings.people.contains(&id) {
-                    return Err(Error::not_found(format!("person \"{p}\" is unknown")));
-                }
-                ids.push(id);
+                ids.push(crate::mention::person(ctx, p)?);
             }
             let names = ids
                 .iter()

@@ -21,6 +21,7 @@ pub mod loaner;
 pub mod log;
 pub mod manifest;
 pub mod meeting;
+pub mod mention;
 pub mod oncall;
 pub mod role;
 pub mod stats;
@@ -358,6 +359,9 @@ pub struct Context<'a> {
     pub history: &'a dyn History,
     /// The id the event will get if the outcome changes anything.
     pub event_id: EventId,
+    /// Names this message used for people beyond `[people]` keys (live IRC
+    /// nicks); empty outside chat.
+    pub aliases: &'a mention::Aliases,
 }
 
 /// The families of announcements, each mapped to channels in `[announce]`.

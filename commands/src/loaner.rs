@@ -641,7 +641,7 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
                     format!(
                         "approved #{}: {m} to {} until {}",
                         r.id,
-                        r.requester,
+                        crate::mention::ping(&r.requester),
                         format_instant(e, tz)
                     ),
                     format!(
@@ -797,7 +797,7 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
                         AnnounceKind::Loaners,
                         format!(
                             "assigned {machine} to {} (#{}) from the wait-list, until {}",
-                            w.requester,
+                            crate::mention::ping(&w.requester),
                             w.id,
                             format_instant(expires, tz)
                         ),
@@ -884,7 +884,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, loaners: &Loaners) -> Outcome {
                         format!(
                             "loan #{} of {machine} to {} expired at {}; CI duty: please reclaim it ({prefix}loaner return {} once it is back)",
                             r.id,
-                            r.requester,
+                            crate::mention::ping(&r.requester),
                             format_instant(r.expires.unwrap_or(ctx.now), tz),
                             r.id
                         ),

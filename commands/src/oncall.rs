@@ -47,6 +47,7 @@ pub enum Oncall {
     /// Put PERSON (or `nobody`) on shift from FROM until UNTIL (YYYY-MM-DD[THH:MM] or HH:MM).
     Override {
         rotation: String,
+        /// A person (or `nobody`): config name or a mention (<@id>, @user:server, a logged-in IRC nick).
         person: String,
         from: String,
         until: String,
@@ -442,6 +443,13 @@ fn rotations<'a>(settings: &'a Settings, name: Option<&str>) -> Result<Vec<&'a R
     }
 }
 
+/// A ping for the person, or "nobody".
+fn ping_of(person: &Option<PersonId>) -> String {
+    person
+        .as_ref()
+        .map_or_else(|| NOBODY.to_string(), crate::mention::ping)
+}
+
 fn name_of(person: &Option<PersonId>) -> String {
     person
         .as_ref()
@@ -537,11 +545,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
             let person = if person == NOBODY {
                 None
             } else {
-                let p = PersonId::new(person.as_str());
-                if !ctx.settings.people.contains(&p) {
-                    return Err(Error::not_found(format!("person \"{person}\" is unknown")));
-                }
-                Some(p)
+                Some(crate::mention::person(ctx, person)?)
             };
             let (from_t, until_t) = (instant(from, r, ctx.now)?, instant(until, r, ctx.now)?);
             if until_t <= from_t {
@@ -737,10 +741,13 @@ pub fn digest(
     let shift_end = next_change(rotation, &state.duty, ctx.now);
     let items = crate::open_items(ctx, state, shift_end);
     let head = match (&from, &to) {
-        (Some(f), t) if Some(f) != t.as_ref() => {
-            format!("{} handoff: {f} → {}", rotation.name, name_of(&to))
-        }
-        _ => format!("{} handoff: {} is on shift", rotation.name, name_of(&to)),
+        (Some(f), t) if Some(f) != t.as_ref() => format!(
+            "{} handoff: {} → {}",
+            rotation.name,
+            crate::mention::ping(f),
+            ping_of(&to)
+        ),
+        _ => format!("{} handoff: {} is on shift", rotation.name, ping_of(&to)),
     };
     let head = format!("{head} until {}", format_instant(shift_end, tz));
     if items.is_empty() {
@@ -918,5 +925,36 @@ mod tests {
         assert_eq!(r.start(2), utc("2026-10-25T00:30:00Z"));
         assert_eq!(r.start(3), utc("2026-10-26T01:30:00Z"));
         assert_eq!(r.index_at(utc("2026-10-25T01:45:00Z")), 2);
+    }
+
+    #[test]
+    fn a_handoff_pings_the_outgoing_and_incoming_person_in_its_channels() {
+        let mut r = cron_rotation("0 0 9 * * Mon,Thu", "2026-10-21 12:00");
+        let channel = ChannelAddr::new(crate::Network::Console, "#ops");
+        r.channels = vec![channel.clone()];
+        let mut w = crate::tests::World::empty();
+        w.settings.rotations = vec![r];
+        w.now = utc("2026-10-23T10:00:00Z");
+        let guest = crate::Caller::guest("scheduler");
+        let first = run_handoff(&w.ctx(&guest), &w.state, "r");
+        assert!(first.announce.is_empty(), "first sight says nothing");
+        w.commit(crate::Actor::scheduler("handoff:r"), first.changes);
+        w.now = utc("2026-10-26T09:00:00Z");
+        let o = run_handoff(&w.ctx(&guest), &w.state, "r");
+        let pinged: Vec<(Audience, Vec<String>)> = o
+            .announce
+            .iter()
+            .map(|a| (a.to.clone(), crate::mention::people(&a.text)))
+            .collect();
+        let both = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            pinged,
+            [
+                (Audience::Channel(channel), both.clone()),
+                (Audience::Person(PersonId::new("a")), both.clone()),
+                (Audience::Person(PersonId::new("b")), both),
+            ],
+            "the DMs are unchanged: both people, the same digest"
+        );
     }
 }

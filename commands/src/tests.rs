@@ -106,6 +106,7 @@ impl World {
             settings: &self.settings,
             history: &self.history,
             event_id: self.next_id(),
+            aliases: crate::mention::Aliases::none(),
         }
     }
 

@@ -106,7 +106,7 @@ pub enum Window {
         name: String,
         start: String,
         duration: String,
-        /// Deployers (people).
+        /// Deployers: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         deployers: Vec<String>,
     },
 }
@@ -630,7 +630,10 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
             }
             let start = parse_until(start, ctx.now, tz)?;
             let duration = parse_duration(duration)?;
-            let deployers: Vec<PersonId> = deployers.iter().map(PersonId::new).collect();
+            let deployers = deployers
+                .iter()
+                .map(|d| crate::mention::person(ctx, d))
+                .collect::<Result<Vec<PersonId>, Error>>()?;
             let reply = format!(
                 "added window {name} at {} for {}; deployers: {}",
                 format_instant(start, tz),
@@ -685,7 +688,7 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
     let mut first = format!(
         "deploy window {name} starts now, until {}; deployers: {}",
         format_instant(end, tz),
-        people(&deployers)
+        crate::mention::ping_all(&deployers)
     );
     if patches.is_empty() {
         first.push_str("; no patches queued");
@@ -701,11 +704,7 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
         let list: Vec<String> = patches.iter().map(|p| patch_line(p)).collect();
         let second = format!(
             "{}: your patches are up in {name} now, please be around: {}",
-            owners
-                .iter()
-                .map(|o| o.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::mention::ping_all(owners.iter().copied()),
             list.join(", ")
         );
         outcome = to_all(outcome, &audiences, &second);
@@ -813,6 +812,7 @@ pub(crate) mod tests {
     fn world() -> World {
         let mut w = World::empty();
         w.settings.windows = vec![backport()];
+        w.settings.people = ["bob", "erin"].map(PersonId::new).to_vec();
         // Monday 2026-11-23 12:00 UTC.
         w.now = "2026-11-23T12:00:00Z".parse().expect("instant");
         w
@@ -849,7 +849,11 @@ pub(crate) mod tests {
             "backport",
             w.now,
         );
-        let texts: Vec<&str> = o.announce.iter().map(|a| a.text.as_str()).collect();
+        let texts: Vec<String> = o
+            .announce
+            .iter()
+            .map(|a| crate::mention::plain(&a.text))
+            .collect();
         assert_eq!(
             texts,
             [
@@ -859,6 +863,14 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(o.announce[2].to, Audience::Person(PersonId::new("bob")));
+        // The channel messages ping the deployers and the patch owners; the
+        // DM is for bob alone and pings nobody else.
+        let pinged: Vec<Vec<String>> = o
+            .announce
+            .iter()
+            .map(|a| crate::mention::people(&a.text))
+            .collect();
+        assert_eq!(pinged, [vec!["erin"], vec!["bob"], vec![]]);
         w.commit(crate::Actor::scheduler("window:backport"), o.changes);
         let session = w.state.windows.active.as_ref().expect("open").session;
         w.ok(&erin(), "log synced T5");
@@ -932,7 +944,11 @@ pub(crate) mod tests {
     #[test]
     fn adhoc_window_announces_once() {
         let mut w = world();
-        w.ok(&root(), "window add hotfix 16:00 1h erin");
+        let err = w
+            .try_line(&root(), "window add hotfix 16:00 1h <@U0NOBODY>")
+            .expect_err("not a person");
+        assert!(err.to_string().contains("\"<@U0NOBODY>\""), "{err}");
+        w.ok(&root(), "window add hotfix 16:00 1h @erin");
         assert_eq!(w.state.timers().len(), 1);
         w.now = at("2026-11-23T16:00:00Z");
         let job = crate::Job::WindowStart {

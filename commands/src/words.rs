@@ -74,6 +74,13 @@ pub fn check_text(text: &str) -> Result<(), Error> {
             text.escape_default()
         )));
     }
+    if let Some(c) = text.chars().find(|&c| crate::mention::is_reserved(c)) {
+        return Err(Error::invalid(format!(
+            "message contains a reserved character (U+{:04X}): \"{}\"",
+            c as u32,
+            text.escape_default()
+        )));
+    }
     // A network that delivers bytes which are not UTF-8 (IRC) has them
     // replaced by U+FFFD on the way in: the text is no longer what the
     // person sent, so nothing runs, as on the console.
@@ -145,6 +152,7 @@ mod tests {
             ("a\nb", "LF"),
             ("a\0b", "NUL"),
             ("a\u{7}b", "U+0007"),
+            ("a\u{E000}alice\u{E001}", "U+E000"),
         ] {
             let err = split(text).expect_err(text).to_string();
             assert!(err.contains(name), "{err}");

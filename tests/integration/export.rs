@@ -143,6 +143,7 @@ async fn a_live_export_while_changes_stream_imports_to_the_same_state() {
                     user: signalbox_commands::PlatformUserId::new("alice"),
                     text: line,
                     id: None,
+                    aliases: Vec::new(),
                 };
                 let _ = router.dispatch(&msg).await;
                 n += 1;

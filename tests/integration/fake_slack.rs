@@ -59,6 +59,16 @@ impl Drop for FakeSlack {
     }
 }
 
+/// Text as Slack delivers what a user typed: `&`, `<` and `>` escaped
+/// (links, channels and mentions are added by the caller in Slack's
+/// `<…>` form).
+pub fn escaped(typed: &str) -> String {
+    typed
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let shared = Arc::new(Shared::default());

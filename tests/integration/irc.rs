@@ -8,7 +8,7 @@ use std::time::Duration;
 use signalbox::Bot;
 use signalbox::adapter::irc::Irc;
 use signalbox::adapter::{self, Adapter};
-use signalbox::clock::{Clock, SystemClock};
+use signalbox::clock::{Clock, ManualClock, SystemClock};
 use signalbox::config::Config;
 use signalbox::outbox::Destination;
 use signalbox_commands::tree::Status;
@@ -69,12 +69,19 @@ password = "{PASSWORD}"
 }
 
 async fn start_bot(port: u16, irc_extra: &str) -> Running {
+    start_bot_on(port, irc_extra, Arc::new(SystemClock)).await
+}
+
+/// [`start_bot`] on `clock`, with window announcements in #releng too.
+async fn start_bot_on(port: u16, irc_extra: &str, clock: Arc<dyn Clock>) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = bot_config(dir.path(), port, irc_extra);
+    let mut config = bot_config(dir.path(), port, irc_extra);
+    config
+        .announce
+        .windows
+        .push(ChannelAddr::new(Net::Irc, "#releng"));
     let irc_config = config.adapters.irc.clone().expect("irc configured");
-    let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
-        .await
-        .expect("bot opens");
+    let bot = Bot::open(config, clock).await.expect("bot opens");
     let irc = Arc::new(Irc::new(
         irc_config,
         Some(bot.health.clone()),
@@ -425,6 +432,147 @@ async fn rejoins_after_a_kick() {
     .await;
     assert!(run.irc.joined_all(WAIT).await);
     assert!(run.irc.is_joined("#kick"));
+}
+
+/// Security is alice's; alice and bob take turns on CI duty.
+const MENTIONS_EXTRA: &str = r#"
+[[rotations]]
+name = "ciduty"
+members = ["alice", "bob"]
+shift = "1w"
+start = "2026-01-05 09:00"
+timezone = "UTC"
+channels = ["console:#ops"]
+grants = ["ciduty"]
+[liaisons]
+security = ["alice"]
+"#;
+
+/// The words of an IRC line, split as a client splits them to highlight.
+fn words(text: &str) -> Vec<&str> {
+    text.split(|c: char| c.is_whitespace() || ",:;()".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_are_the_live_nick_of_the_account_and_live_nicks_name_people() {
+    let net = network().await;
+    net.register("bob", PASSWORD).await;
+    let now = SystemClock::current();
+    let clock = Arc::new(ManualClock::new(now));
+    let run = start_bot_on(net.port, MENTIONS_EXTRA, clock.clone() as Arc<dyn Clock>).await;
+
+    // alice is logged in on the nick alice_w; a guest holds the nick alice.
+    let mut alice = Client::connect(net.port, "alice_w", Some(("alice", PASSWORD))).await;
+    alice.join("#releng").await;
+    let mut guest = Client::connect(net.port, "alice", None).await;
+    guest.join("#releng").await;
+    let mut bob = Client::connect(net.port, "bob", Some(("bob", PASSWORD))).await;
+    bob.join("#releng").await;
+
+    bob.send("PRIVMSG #releng :!escalate security disk full")
+        .await;
+    let line = bob
+        .expect("the escalation call", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("from bob: disk full"))
+        })
+        .await;
+    let call = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(
+        call.starts_with("alice_w: escalation #1 (security)"),
+        "{call}"
+    );
+    assert!(
+        !words(call).contains(&"alice"),
+        "the guest is not pinged: {call}"
+    );
+
+    // An admin names alice by her live nick; the guest's nick is not her.
+    let from = (now + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let until = (now + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    alice
+        .send(&format!(
+            "PRIVMSG #releng :!oncall override ciduty alice_w {from} {until}"
+        ))
+        .await;
+    let line = alice
+        .expect("the override reply", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("override"))
+        })
+        .await;
+    let state = run.bot.ledger.state();
+    let overrides = format!("{:?}", state.duty.overrides);
+    assert!(
+        overrides.contains("\"alice\""),
+        "alice_w named alice: {line} {overrides}"
+    );
+    guest
+        .send(&format!(
+            "PRIVMSG #releng :!oncall override ciduty alice {from} {until}"
+        ))
+        .await;
+    let line = guest
+        .expect("the guest's refusal", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("nick:alice"))
+        })
+        .await;
+    assert!(line.contains("not an identified person"), "{line}");
+    alice
+        .send("PRIVMSG #releng :!role set security carol_x")
+        .await;
+    let line = alice
+        .expect("an unknown nick refused", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("carol_x"))
+        })
+        .await;
+    assert!(line.contains("person \"carol_x\" is unknown"), "{line}");
+
+    // A window start pings its deployers, then the owners of its patches,
+    // each by the nick they use now.
+    let start = (now + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    alice
+        .send(&format!(
+            "PRIVMSG #releng :!window add hotfix {start} 1h alice_w bob"
+        ))
+        .await;
+    alice
+        .expect("the window added", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("added window hotfix"))
+        })
+        .await;
+    bob.send("PRIVMSG #releng :!window join hotfix 1234").await;
+    bob.expect("the patch queued", |l| {
+        privmsg(l, "signalbox", "#releng").is_some_and(|t| t.starts_with("queued #1"))
+    })
+    .await;
+    clock.advance(chrono::Duration::minutes(121));
+    run.bot.scheduler().tick().await;
+    let line = bob
+        .expect("the window start", |l| {
+            privmsg(l, "signalbox", "#releng")
+                .is_some_and(|t| t.starts_with("deploy window hotfix starts now"))
+        })
+        .await;
+    let first = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(first.ends_with("deployers: alice_w, bob"), "{first}");
+    let line = bob
+        .expect("the owners' ping", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("up in hotfix"))
+        })
+        .await;
+    let second = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(
+        second.starts_with("bob: your patches are up in hotfix"),
+        "{second}"
+    );
+    assert!(!words(first).contains(&"alice") && !words(second).contains(&"alice"));
 }
 
 /// Bytes that are not UTF-8, sent raw to the real server by alice (logged

@@ -15,6 +15,7 @@ fn message(id: &str, text: &str) -> Inbound {
         user: PlatformUserId::new("alice"),
         text: text.to_string(),
         id: Some(id.to_string()),
+        aliases: Vec::new(),
     }
 }
 

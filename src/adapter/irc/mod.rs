@@ -218,7 +218,11 @@ impl Irc {
     /// Says `text` to `target` (channel or nick) with PRIVMSG, paced by the
     /// budget; returns once every line is on the socket.
     async fn say(&self, target: &str, text: &str, lines: &Lines) -> Result<(), SendError> {
-        let source_len = self.shared().source_len();
+        let (source_len, text) = {
+            let shared = self.shared();
+            (shared.source_len(), shared.accounts.render(text))
+        };
+        let text = text.as_str();
         if !line::is_target("PRIVMSG", target, source_len) {
             return Err(SendError::Rejected(format!(
                 "\"{target}\" is not a channel or nick the bot can write to"
@@ -727,6 +731,7 @@ pub fn read_privmsg(
         },
         text: text.clone(),
         id: tag("msgid"),
+        aliases: accounts.aliases(text),
     };
     let reply_to = if to_channel { target.clone() } else { nick };
     Some((inbound, reply_to))
@@ -959,7 +964,10 @@ impl Adapter for Irc {
             // A topic the bot may not set (no ops, topic lock) will not
             // become settable by retrying: say why and move on, so the
             // announcements queued behind it are not held up.
-            if let Err(e) = self.set_topic(c.channel(), text).await {
+            if let Err(e) = self
+                .set_topic(c.channel(), &signalbox_commands::mention::plain(text))
+                .await
+            {
                 tracing::warn!(channel = %c, "topic not set: {e}");
             }
             return Ok(());
