@@ -31,6 +31,9 @@ const MAX_LISTED: usize = 20;
 /// How many closed sessions the state keeps.
 pub const PAST_LIMIT: usize = 50;
 
+/// How long before an open window's end its channels are warned.
+pub const WARN_BEFORE: i64 = 5;
+
 /// A recurring window from config.
 #[derive(Debug, Clone)]
 pub struct WindowDef {
@@ -95,7 +98,7 @@ pub enum Window {
     /// Open a window now (its scheduled start opens it too).
     #[command(after_help = "example:\n  !window start backport")]
     Start { window: String },
-    /// Close the open window and post what was logged during it.
+    /// Close the open window and post what was logged (it closes itself at its end).
     #[command(after_help = "example:\n  !window done")]
     Done { window: Option<String> },
     /// Add a one-off window (admin).
@@ -165,6 +168,13 @@ pub struct Session {
     pub by: String,
     /// The event that opened it; log entries point here.
     pub session: EventId,
+    /// When it closes itself if nobody says `window done` (none for a
+    /// session opened before windows closed themselves).
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    /// Whether the warning before `end` went out.
+    #[serde(default)]
+    pub warned: bool,
     pub ended: Option<DateTime<Utc>>,
     pub entries: usize,
 }
@@ -187,6 +197,13 @@ pub enum Change {
     Open {
         window: String,
         occurrence: Option<DateTime<Utc>>,
+        /// When it closes itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<DateTime<Utc>>,
+    },
+    /// The open window's channels were warned of its end.
+    Warned {
+        window: String,
     },
     Close {
         window: String,
@@ -249,16 +266,27 @@ impl Windows {
                     });
                 }
             }
-            Change::Open { window, occurrence } => {
+            Change::Open {
+                window,
+                occurrence,
+                end,
+            } => {
                 self.active = Some(Session {
                     window: window.clone(),
                     occurrence: *occurrence,
                     started: event.at,
                     by: event.actor.name().to_string(),
                     session: event.id,
+                    end: *end,
+                    warned: false,
                     ended: None,
                     entries: 0,
                 });
+            }
+            Change::Warned { window } => {
+                if let Some(a) = self.active.as_mut().filter(|a| a.window == *window) {
+                    a.warned = true;
+                }
             }
             Change::Close { window, entries } => {
                 if let Some(mut s) = self.active.take() {
@@ -284,9 +312,11 @@ impl Windows {
         }
     }
 
-    /// A one-off window's start announcement, once.
+    /// A one-off window's start announcement, once; the open window's
+    /// warning before its end and its closing at the end.
     pub fn timers(&self) -> Vec<(DateTime<Utc>, crate::Job)> {
-        self.adhoc
+        let mut timers: Vec<(DateTime<Utc>, crate::Job)> = self
+            .adhoc
             .values()
             .filter(|a| !a.announced)
             .map(|a| {
@@ -297,7 +327,27 @@ impl Windows {
                     },
                 )
             })
-            .collect()
+            .collect();
+        if let Some(a) = &self.active
+            && let Some(end) = a.end
+        {
+            let warn = end - Duration::minutes(WARN_BEFORE);
+            if !a.warned && warn > a.started {
+                timers.push((
+                    warn,
+                    crate::Job::WindowWarn {
+                        window: a.window.clone(),
+                    },
+                ));
+            }
+            timers.push((
+                end,
+                crate::Job::WindowEnd {
+                    window: a.window.clone(),
+                },
+            ));
+        }
+        timers
     }
 }
 
@@ -382,6 +432,17 @@ fn next_occurrence(ctx: &Context, windows: &Windows, name: &str) -> Option<Upcom
     )
     .into_iter()
     .find(|u| u.name == name)
+}
+
+/// A window's deployers and how long it lasts, recurring or one-off.
+fn shape(ctx: &Context, windows: &Windows, name: &str) -> Option<(Vec<PersonId>, Duration)> {
+    match ctx.settings.windows.iter().find(|d| d.name == name) {
+        Some(d) => Some((d.deployers.clone(), d.duration)),
+        None => windows
+            .adhoc
+            .get(name)
+            .map(|a| (a.deployers.clone(), a.duration)),
+    }
 }
 
 fn people(list: &[PersonId]) -> String {
@@ -555,17 +616,23 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     ctx.settings.prefix
                 )));
             }
-            // The occurrence in progress or starting within the hour.
-            let occurrence = next_occurrence(ctx, windows, window)
-                .filter(|u| u.start <= ctx.now + Duration::hours(1))
-                .map(|u| u.start);
+            // The occurrence in progress or starting within the hour; it
+            // closes itself at that occurrence's end, or one duration from
+            // now when none is that near.
+            let near = next_occurrence(ctx, windows, window)
+                .filter(|u| u.start <= ctx.now + Duration::hours(1));
+            let end = match &near {
+                Some(u) => Some(u.end),
+                None => shape(ctx, windows, window).map(|(_, d)| ctx.now + d),
+            };
             let text = format!("{} opened the {window} window", ctx.caller.name());
             let outcome = Outcome::reply(format!(
                 "opened the {window} window; !log entries now belong to it"
             ))
             .change(crate::Change::Window(Change::Open {
                 window: window.clone(),
-                occurrence,
+                occurrence: near.map(|u| u.start),
+                end,
             }));
             Ok(to_all(outcome, &audiences(ctx, window), &text))
         }
@@ -581,33 +648,13 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     active.window
                 )));
             }
-            let filter = crate::log::Filter {
-                session: Some(active.session),
-                ..Default::default()
-            };
-            let mut entries = crate::log::entries(ctx.history, &filter, usize::MAX);
-            entries.reverse();
-            let mut text = format!(
-                "{} closed the {} window after {}; ",
+            let lead = format!(
+                "{} closed the {} window after {}",
                 ctx.caller.name(),
                 active.window,
                 format_duration(ctx.now - active.started)
             );
-            if entries.is_empty() {
-                text.push_str("nothing was logged during it");
-            } else {
-                text.push_str(&format!("logged during it ({}):", entries.len()));
-                for e in &entries {
-                    text.push('\n');
-                    text.push_str(&crate::log::line(e, ctx));
-                }
-            }
-            let outcome =
-                Outcome::reply(text.clone()).change(crate::Change::Window(Change::Close {
-                    window: active.window.clone(),
-                    entries: entries.len(),
-                }));
-            Ok(to_all(outcome, &audiences(ctx, &active.window), &text))
+            Ok(close(ctx, active, &lead))
         }
         Window::Add {
             name,
@@ -650,6 +697,32 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                 )))
         }
     }
+}
+
+/// Closes the open window: the reply and the post to its channels are
+/// `lead` followed by every entry logged during it.
+fn close(ctx: &Context, active: &Session, lead: &str) -> Outcome {
+    let filter = crate::log::Filter {
+        session: Some(active.session),
+        ..Default::default()
+    };
+    let mut entries = crate::log::entries(ctx.history, &filter, usize::MAX);
+    entries.reverse();
+    let mut text = format!("{lead}; ");
+    if entries.is_empty() {
+        text.push_str("nothing was logged during it");
+    } else {
+        text.push_str(&format!("logged during it ({}):", entries.len()));
+        for e in &entries {
+            text.push('\n');
+            text.push_str(&crate::log::line(e, ctx));
+        }
+    }
+    let outcome = Outcome::reply(text.clone()).change(crate::Change::Window(Change::Close {
+        window: active.window.clone(),
+        entries: entries.len(),
+    }));
+    to_all(outcome, &audiences(ctx, &active.window), &text)
 }
 
 fn local_day(t: DateTime<Utc>, tz: Tz) -> &'static str {
@@ -728,14 +801,60 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
         outcome = outcome.change(crate::Change::Window(Change::Open {
             window: name.to_string(),
             occurrence: Some(occurrence),
+            end: Some(end),
         }));
     }
     outcome
 }
 
-/// A one-off window's start, once.
+/// A one-off window's start, once; the open window's warning before its
+/// end and its closing at the end (each re-checked against the state, so a
+/// `window done` in between, or a restart, never repeats one).
 pub fn run_job(job: &crate::Job, ctx: &Context, windows: &Windows) -> Outcome {
+    let open = |window: &str| {
+        windows
+            .active
+            .as_ref()
+            .filter(|a| a.window == window)
+            .and_then(|a| a.end.map(|end| (a, end)))
+    };
     match job {
+        crate::Job::WindowWarn { window } => match open(window) {
+            // Missed while the bot was down past the end: the closing says it all.
+            Some((a, end)) if !a.warned && ctx.now < end => {
+                let deployers = shape(ctx, windows, window)
+                    .map(|(d, _)| d)
+                    .unwrap_or_default();
+                let to = if deployers.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", people(&deployers))
+                };
+                let text = format!(
+                    "{to}the {window} deploy window ends in {} (at {}) and then closes itself; say {}window done when you are finished",
+                    format_duration(end - ctx.now),
+                    format_instant(end, ctx.settings.timezone),
+                    ctx.settings.prefix
+                );
+                to_all(Outcome::default(), &audiences(ctx, window), &text).change(
+                    crate::Change::Window(Change::Warned {
+                        window: window.clone(),
+                    }),
+                )
+            }
+            _ => Outcome::default(),
+        },
+        crate::Job::WindowEnd { window } => match open(window) {
+            Some((a, end)) if end <= ctx.now => {
+                let lead = format!(
+                    "the {window} window closed itself at its end ({}) after {}",
+                    format_instant(end, ctx.settings.timezone),
+                    format_duration(end - a.started)
+                );
+                close(ctx, a, &lead)
+            }
+            _ => Outcome::default(),
+        },
         crate::Job::WindowStart { window } => match windows.adhoc.get(window) {
             Some(a) if !a.announced && a.start <= ctx.now => {
                 let mut outcome = Outcome::default();
@@ -930,6 +1049,82 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_open_window_warns_then_closes_itself_at_its_end() {
+        let mut w = world();
+        w.now = at("2026-11-23T13:00:00Z");
+        let o = begin(
+            &w.ctx(&Caller::guest("s")),
+            &w.state.windows,
+            "backport",
+            w.now,
+        );
+        w.commit(crate::Actor::scheduler("window:backport"), o.changes);
+        w.ok(&erin(), "log synced T5");
+        let warn = crate::Job::WindowWarn {
+            window: "backport".into(),
+        };
+        let end = crate::Job::WindowEnd {
+            window: "backport".into(),
+        };
+        assert_eq!(
+            w.state.timers(),
+            [
+                (at("2026-11-23T13:55:00Z"), warn.clone()),
+                (at("2026-11-23T14:00:00Z"), end.clone())
+            ]
+        );
+        // Not yet due: nothing happens.
+        w.now = at("2026-11-23T13:54:00Z");
+        assert_eq!(w.job(&end), Outcome::default());
+        w.now = at("2026-11-23T13:55:00Z");
+        let o = w.job(&warn);
+        let texts: Vec<&str> = o.announce.iter().map(|a| a.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "erin: the backport deploy window ends in 5m (at 2026-11-23 14:00 UTC) and then closes itself; say !window done when you are finished"
+            ]
+        );
+        assert_eq!(w.job(&warn), Outcome::default(), "warned once");
+        w.now = at("2026-11-23T14:00:00Z");
+        let o = w.job(&end);
+        assert_eq!(o.announce.len(), 1);
+        assert!(
+            o.announce[0].text.starts_with(
+                "the backport window closed itself at its end (2026-11-23 14:00 UTC) after 1h; logged during it (1):\n#"
+            ),
+            "{}",
+            o.announce[0].text
+        );
+        assert!(w.state.windows.active.is_none());
+        assert!(w.state.timers().is_empty());
+        assert_eq!(w.job(&end), Outcome::default(), "closed once");
+    }
+
+    #[test]
+    fn a_window_opened_by_hand_ends_with_its_occurrence_or_lasts_its_duration() {
+        let mut w = world();
+        // 12:30: the 13:00 occurrence is within the hour.
+        w.now = at("2026-11-23T12:30:00Z");
+        w.ok(&erin(), "window start backport");
+        assert_eq!(
+            w.state.windows.active.as_ref().and_then(|a| a.end),
+            Some(at("2026-11-23T14:00:00Z"))
+        );
+        w.ok(&erin(), "window done");
+        // 15:00: no occurrence near; it lasts one duration from now.
+        w.now = at("2026-11-23T15:00:00Z");
+        w.ok(&erin(), "window start backport");
+        assert_eq!(
+            w.state.windows.active.as_ref().and_then(|a| a.end),
+            Some(at("2026-11-23T16:00:00Z"))
+        );
+        // `done` before the end: the timers go with it.
+        w.ok(&erin(), "window done");
+        assert!(w.state.timers().is_empty());
+    }
+
+    #[test]
     fn adhoc_window_announces_once() {
         let mut w = world();
         w.ok(&root(), "window add hotfix 16:00 1h erin");
@@ -944,7 +1139,13 @@ pub(crate) mod tests {
                 .text
                 .starts_with("deploy window hotfix starts now")
         );
-        assert!(w.state.timers().is_empty());
+        assert!(
+            !w.state
+                .timers()
+                .iter()
+                .any(|(_, j)| matches!(j, crate::Job::WindowStart { .. })),
+            "announced once"
+        );
         assert_eq!(w.job(&job), Outcome::default());
         assert_eq!(
             w.state.windows.active.as_ref().map(|a| a.window.as_str()),
