@@ -590,6 +590,10 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
     // Duty roles are the caller's for as long as the shift lasts: add them
     // here, from the state every handler sees, so no check can miss them.
     let caller = oncall::with_duty(ctx.caller, ctx.settings, &state.duty, ctx.now);
+    let caller = match command {
+        Command::Window(w) => window::as_window_deployer(w, &caller, ctx, &state.windows),
+        _ => caller,
+    };
     let ctx = &Context {
         caller: &caller,
         ..*ctx

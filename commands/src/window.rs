@@ -434,6 +434,37 @@ fn next_occurrence(ctx: &Context, windows: &Windows, name: &str) -> Option<Upcom
     .find(|u| u.name == name)
 }
 
+/// The caller, also holding the `deployer` role when the window a `window
+/// start` or `window done` is about lists them among its deployers: a
+/// window's own deployers run it without the static role.
+pub fn as_window_deployer(
+    command: &Window,
+    caller: &crate::Caller,
+    ctx: &Context,
+    windows: &Windows,
+) -> crate::Caller {
+    let target = match command {
+        Window::Start { window } => Some(window.as_str()),
+        Window::Done { window } => window
+            .as_deref()
+            .or(windows.active.as_ref().map(|a| a.window.as_str())),
+        _ => None,
+    };
+    let listed = target
+        .and_then(|t| shape(ctx, windows, t))
+        .is_some_and(|(deployers, _)| {
+            caller
+                .person
+                .as_ref()
+                .is_some_and(|p| deployers.contains(p))
+        });
+    let mut caller = caller.clone();
+    if listed {
+        caller.roles.insert(Role::Deployer);
+    }
+    caller
+}
+
 /// A window's deployers and how long it lasts, recurring or one-off.
 fn shape(ctx: &Context, windows: &Windows, name: &str) -> Option<(Vec<PersonId>, Duration)> {
     match ctx.settings.windows.iter().find(|d| d.name == name) {
@@ -627,7 +658,8 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
             };
             let text = format!("{} opened the {window} window", ctx.caller.name());
             let outcome = Outcome::reply(format!(
-                "opened the {window} window; !log entries now belong to it"
+                "opened the {window} window; {}log entries now belong to it",
+                ctx.settings.prefix
             ))
             .change(crate::Change::Window(Change::Open {
                 window: window.clone(),
@@ -1122,6 +1154,34 @@ pub(crate) mod tests {
         // `done` before the end: the timers go with it.
         w.ok(&erin(), "window done");
         assert!(w.state.timers().is_empty());
+    }
+
+    #[test]
+    fn a_windows_own_deployers_run_it_without_the_role() {
+        let mut w = world();
+        let frank = Caller::person(PersonId::new("frank"), []);
+        w.settings.windows[0].deployers.push(PersonId::new("frank"));
+        w.ok(&frank, "window start backport");
+        w.ok(&frank, "window done");
+        w.ok(&frank, "window start backport");
+        w.ok(&frank, "window done backport");
+        // Not a deployer of another window.
+        w.ok(&root(), "window add hotfix 16:00 1h erin");
+        let err = w.run(&frank, "window start hotfix").expect_err("not hers");
+        assert!(err.to_string().contains("needs role \"deployer\""), "{err}");
+        w.ok(&erin(), "window start hotfix");
+        assert!(w.run(&frank, "window done").is_err());
+    }
+
+    #[test]
+    fn replies_use_the_configured_prefix() {
+        let mut w = world();
+        w.settings.prefix = ".".into();
+        let o = w.ok(&erin(), "window start backport");
+        assert_eq!(
+            o.reply,
+            "opened the backport window; .log entries now belong to it"
+        );
     }
 
     #[test]
