@@ -95,6 +95,16 @@ pub enum Window {
         /// The task it fixes, e.g. T123.
         task: Option<String>,
     },
+    /// Take a queued patch back out (yours; a deployer may take out any).
+    #[command(
+        visible_alias = "unjoin",
+        after_help = "examples:\n  !window leave backport https://gerrit.example.org/r/c/ops/+/1234\n  !window leave backport #3"
+    )]
+    Leave {
+        window: String,
+        /// The change as queued, or the patch number (`#3`).
+        change: String,
+    },
     /// Open a window now (its scheduled start opens it too).
     #[command(after_help = "example:\n  !window start backport")]
     Start { window: String },
@@ -118,7 +128,7 @@ impl Window {
     pub fn permit(&self) -> Permit {
         match self {
             Window::List { .. } => Permit::Anyone,
-            Window::Join { .. } => Permit::Identified,
+            Window::Join { .. } | Window::Leave { .. } => Permit::Identified,
             Window::Start { .. } | Window::Done { .. } => Permit::Role(Role::Deployer),
             Window::Add { .. } => Permit::Role(Role::Admin),
         }
@@ -128,6 +138,7 @@ impl Window {
         match self {
             Window::List { .. } => "list",
             Window::Join { .. } => "join",
+            Window::Leave { .. } => "leave",
             Window::Start { .. } => "start",
             Window::Done { .. } => "done",
             Window::Add { .. } => "add",
@@ -193,6 +204,11 @@ pub enum Change {
         occurrence: DateTime<Utc>,
         change: String,
         task: Option<TaskRef>,
+    },
+    /// A queued patch taken back out.
+    Leave {
+        window: String,
+        id: u64,
     },
     Open {
         window: String,
@@ -265,6 +281,9 @@ impl Windows {
                         queued: event.at,
                     });
                 }
+            }
+            Change::Leave { window, id } => {
+                self.queue.retain(|p| !(p.window == *window && p.id == *id));
             }
             Change::Open {
                 window,
@@ -634,6 +653,50 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                 })),
             )
         }
+        Window::Leave { window, change } => {
+            if !known(ctx, windows, window) {
+                return Err(unknown(ctx, windows, window));
+            }
+            let number = change.strip_prefix('#').and_then(|n| n.parse::<u64>().ok());
+            let found = windows
+                .queue
+                .iter()
+                .filter(|p| p.window == *window)
+                .find(|p| p.change == *change || number == Some(p.id));
+            let Some(patch) = found else {
+                let queued: Vec<String> = windows
+                    .queue
+                    .iter()
+                    .filter(|p| p.window == *window)
+                    .map(patch_line)
+                    .collect();
+                return Err(Error::not_found(format!(
+                    "change \"{change}\" is not queued for {window}; queued: {}",
+                    if queued.is_empty() {
+                        "none".to_string()
+                    } else {
+                        queued.join(", ")
+                    }
+                )));
+            };
+            let mine = ctx.caller.person.as_ref() == Some(&patch.owner);
+            if !mine && !ctx.caller.has(Role::Deployer) {
+                return Err(Error::conflict(format!(
+                    "#{} {} was queued by {}; only they or a deployer may take it out",
+                    patch.id, patch.change, patch.owner
+                )));
+            }
+            Ok(Outcome::reply(format!(
+                "took #{} {} out of {window} at {}",
+                patch.id,
+                patch.change,
+                format_instant(patch.occurrence, tz)
+            ))
+            .change(crate::Change::Window(Change::Leave {
+                window: window.clone(),
+                id: patch.id,
+            })))
+        }
         Window::Start { window } => {
             if !known(ctx, windows, window) {
                 return Err(unknown(ctx, windows, window));
@@ -927,6 +990,13 @@ pub(crate) mod tests {
                 Permit::Identified,
             ),
             (
+                w(Window::Leave {
+                    window: "backport".into(),
+                    change: "1".into(),
+                }),
+                Permit::Identified,
+            ),
+            (
                 w(Window::Start {
                     window: "backport".into(),
                 }),
@@ -1171,6 +1241,47 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("needs role \"deployer\""), "{err}");
         w.ok(&erin(), "window start hotfix");
         assert!(w.run(&frank, "window done").is_err());
+    }
+
+    #[test]
+    fn leave_takes_a_queued_patch_back_out() {
+        let mut w = world();
+        let dave = Caller::person(PersonId::new("dave"), []);
+        w.ok(&bob(), "window join backport 1234 T5");
+        w.ok(&dave, "window join backport 5678");
+        let before = (w.state.clone(), w.history.len());
+        for (caller, line, want) in [
+            (
+                dave.clone(),
+                "window leave backport 1234",
+                "#1 1234 was queued by bob; only they or a deployer may take it out",
+            ),
+            (
+                bob(),
+                "window leave backport 999",
+                "change \"999\" is not queued for backport; queued: #1 1234 T5 (bob), #2 5678 (dave)",
+            ),
+            (
+                bob(),
+                "window leave nope 1234",
+                "window \"nope\" is unknown; windows are: backport",
+            ),
+        ] {
+            let err = w.run(&caller, line).expect_err(line);
+            assert_eq!(err.to_string(), want, "{line}");
+            assert_eq!((w.state.clone(), w.history.len()), before, "{line}");
+        }
+        let o = w.ok(&bob(), "window leave backport 1234");
+        assert_eq!(
+            o.reply,
+            "took #1 1234 out of backport at 2026-11-23 13:00 UTC"
+        );
+        let o = w.ok(&erin(), "window unjoin backport #2");
+        assert_eq!(
+            o.reply,
+            "took #2 5678 out of backport at 2026-11-23 13:00 UTC"
+        );
+        assert!(w.state.windows.queue.is_empty());
     }
 
     #[test]
