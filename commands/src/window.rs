@@ -772,7 +772,28 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
             }
             let start = parse_until(start, ctx.now, tz)?;
             let duration = parse_duration(duration)?;
-            let deployers: Vec<PersonId> = deployers.iter().map(PersonId::new).collect();
+            let deployers: Vec<PersonId> = deployers
+                .iter()
+                .map(|d| PersonId::new(d.trim_start_matches('@')))
+                .collect();
+            let strangers: Vec<String> = deployers
+                .iter()
+                .filter(|d| !ctx.settings.people.contains(d))
+                .map(|d| format!("\"{d}\""))
+                .collect();
+            if !strangers.is_empty() {
+                let known: Vec<&str> = ctx.settings.people.iter().map(PersonId::as_str).collect();
+                return Err(Error::not_found(format!(
+                    "{} {} unknown (deployers must be configured people); people are: {}",
+                    strangers.join(", "),
+                    if strangers.len() == 1 { "is" } else { "are" },
+                    if known.is_empty() {
+                        "none configured".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
             let reply = format!(
                 "added window {name} at {} for {}; deployers: {}",
                 format_instant(start, tz),
@@ -1034,6 +1055,7 @@ pub(crate) mod tests {
     fn world() -> World {
         let mut w = World::empty();
         w.settings.windows = vec![backport()];
+        w.settings.people = ["bob", "erin", "root"].map(PersonId::new).to_vec();
         // Monday 2026-11-23 12:00 UTC.
         w.now = "2026-11-23T12:00:00Z".parse().expect("instant");
         w
@@ -1136,6 +1158,16 @@ pub(crate) mod tests {
                 root(),
                 "window add backport 16:00 1h",
                 "window \"backport\" already exists",
+            ),
+            (
+                root(),
+                "window add hot 16:00 1h erin zed @yan",
+                "\"zed\", \"yan\" are unknown (deployers must be configured people); people are: bob, erin, root",
+            ),
+            (
+                root(),
+                "window add hot 16:00 1h zed",
+                "\"zed\" is unknown (deployers must be configured people)",
             ),
             (bob(), "window list month", "range \"month\" is unknown"),
             (

@@ -190,6 +190,11 @@ async fn adhoc_windows_list_and_bad_input() {
             r#"window "swat" already exists"#,
         ),
         (
+            "alice",
+            "!window add hotfix 16:00 1h erin zed",
+            r#""zed" is unknown (deployers must be configured people); people are: alice, bob, dave, erin"#,
+        ),
+        (
             "erin",
             "!window add hotfix 16:00 1h",
             r#"window add needs role "admin"; erin holds deployer"#,
