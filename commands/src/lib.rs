@@ -545,6 +545,14 @@ pub enum Job {
     WindowStart {
         window: String,
     },
+    /// The open deploy window ends soon: warn its channels.
+    WindowWarn {
+        window: String,
+    },
+    /// The open deploy window reached its end: close it.
+    WindowEnd {
+        window: String,
+    },
     /// A loan's reminder `hours` before it expires (24 and 1).
     LoanerRemind {
         id: u64,
@@ -571,6 +579,8 @@ impl Job {
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
             Job::Handoff { rotation } => format!("handoff:{rotation}"),
             Job::WindowStart { window } => format!("window:{window}"),
+            Job::WindowWarn { window } => format!("window-warn:{window}"),
+            Job::WindowEnd { window } => format!("window-end:{window}"),
             Job::LoanerRemind { id, hours } => format!("loaner-remind-{hours}h:{id}"),
             Job::LoanerExpire { id } => format!("loaner-expire:{id}"),
             Job::LoanerOverdue { id } => format!("loaner-overdue:{id}"),
@@ -584,6 +594,10 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
     // Duty roles are the caller's for as long as the shift lasts: add them
     // here, from the state every handler sees, so no check can miss them.
     let caller = oncall::with_duty(ctx.caller, ctx.settings, &state.duty, ctx.now);
+    let caller = match command {
+        Command::Window(w) => window::as_window_deployer(w, &caller, ctx, &state.windows),
+        _ => caller,
+    };
     let ctx = &Context {
         caller: &caller,
         ..*ctx
@@ -619,7 +633,9 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
-        Job::WindowStart { .. } => window::run_job(job, ctx, &state.windows),
+        Job::WindowStart { .. } | Job::WindowWarn { .. } | Job::WindowEnd { .. } => {
+            window::run_job(job, ctx, &state.windows)
+        }
         Job::LoanerRemind { .. } | Job::LoanerExpire { .. } | Job::LoanerOverdue { .. } => {
             loaner::run_job(job, ctx, &state.loaners)
         }

@@ -847,7 +847,7 @@ fn every_variant_has_the_permit_the_spec_gives() {
         if verbs.is_empty() {
             grammar.push(family);
         } else {
-            let aliases = ["show"];
+            let aliases = ["show", "unjoin"];
             grammar.extend(
                 verbs
                     .iter()
