@@ -59,6 +59,10 @@ password = "{PASSWORD}"
     .replace(
         "trees = [\"console:#ops\"]",
         "trees = [\"console:#ops\", \"irc:#releng\"]",
+    )
+    .replace(
+        "status = [\"console:#ops\"]",
+        "status = [\"console:#ops\", \"irc:#open\"]",
     );
     let mut config =
         Config::from_text(&text, "irc-test.toml", &Default::default(), None).expect("valid config");
@@ -406,6 +410,47 @@ async fn topics_are_set_where_allowed_and_refused_with_a_reason() {
         err.to_string().contains("needs channel operator status"),
         "{err}"
     );
+}
+
+/// A topic change asked for while the network is down is set once the bot
+/// is back in the channel, not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_set_while_the_network_is_down_is_set_when_it_returns() {
+    let net = network().await;
+    let run = start_bot(net.port, "").await;
+    net.kill_ircd();
+    let deadline = Instant::now() + WAIT;
+    while run.irc.is_connected() {
+        assert!(Instant::now() < deadline, "the bot noticed the server died");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = say(&run.bot, "alice", "!status alert CI is down").await;
+    assert!(reply.starts_with("alert posted"), "{reply}");
+    net.restart_ircd();
+    assert!(
+        run.irc.joined_all(WAIT).await,
+        "back in every channel after the server's return"
+    );
+    let mut watcher = Client::connect(net.port, "watcher", None).await;
+    watcher.send("JOIN #open").await;
+    // Either the topic is there when the watcher joins (332), or the bot
+    // sets it just after. (The topic is queued before the alert's message,
+    // so a dropped topic is not hidden by the message's own retry.)
+    watcher
+        .expect("the alert as #open's topic", |l| {
+            l.contains("ALERT: CI is down") && (l.contains(" 332 ") || l.contains("TOPIC #open"))
+        })
+        .await;
+    crate::common::eventually("the topic removed from the outbox", || {
+        run.bot
+            .ledger
+            .export()
+            .expect("export")
+            .outbox
+            .iter()
+            .all(|e| e.to.network() != Net::Irc)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
