@@ -296,7 +296,18 @@ fn every_verb_parses_to_its_command() {
             }),
         ),
         ("tree undo", tree(Tree::Undo { id: None })),
-        ("tree undo 42", tree(Tree::Undo { id: Some(42) })),
+        (
+            "tree undo 42",
+            tree(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::Entry(42)),
+            }),
+        ),
+        (
+            "tree undo list",
+            tree(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::List),
+            }),
+        ),
         (
             "tree log autoland",
             tree(Tree::Log {
@@ -838,6 +849,12 @@ fn every_variant() -> Vec<(Command, Permit)> {
             sheriff,
         ),
         (t(Tree::Undo { id: None }), sheriff),
+        (
+            t(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::List),
+            }),
+            Permit::Anyone,
+        ),
     ]
 }
 
@@ -858,11 +875,12 @@ fn every_variant_has_the_permit_the_spec_gives() {
     }
     // The table covers every command the grammar has, so a new verb cannot
     // slip in without its permit being checked here.
-    // `train blocker add|remove` is one verb of the grammar.
+    // `train blocker add|remove` is one verb of the grammar, and so is
+    // `tree undo [ID|list]`.
     let mut names: Vec<String> = table
         .iter()
         .map(|(c, _)| c.name().replace("blocker add", "blocker"))
-        .filter(|n| n != "train blocker remove")
+        .filter(|n| n != "train blocker remove" && n != "tree undo list")
         .collect();
     let mut grammar: Vec<String> = Vec::new();
     for (family, _) in crate::help::families() {

@@ -407,7 +407,8 @@ mod tests {
             .iter()
             .find(|v| v["name"] == "undo")
             .expect("undo verb");
-        assert_eq!(undo["options"][0]["type"], INTEGER);
+        // An entry id or `list`.
+        assert_eq!(undo["options"][0]["type"], STRING);
         let ping = commands
             .as_array()
             .expect("array")

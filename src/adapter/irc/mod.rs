@@ -151,8 +151,10 @@ pub struct Irc {
     config: Config,
     budget: Budget,
     health: Option<HealthBoard>,
-    /// Where folded output can be read in full (the dashboard).
+    /// The dashboard, linked from folded output when there is no page store.
     more_at: String,
+    /// Where folded output is kept in full, linked as `{more_at}r/{id}`.
+    pages: Option<crate::pages::Pages>,
     shared: Mutex<Shared>,
     /// Fires whenever the set of joined channels changes.
     joins: tokio::sync::watch::Sender<usize>,
@@ -169,6 +171,7 @@ impl Irc {
             budget,
             health,
             more_at,
+            pages: None,
             shared: Mutex::new(Shared {
                 nick,
                 userlen: 11,
@@ -177,6 +180,13 @@ impl Irc {
             }),
             joins: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Folded output links to its whole text kept in `pages` (at
+    /// `/r/{id}` under `more_at`, the HTTP server's address).
+    pub fn with_pages(mut self, pages: crate::pages::Pages) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -254,14 +264,18 @@ impl Irc {
                 "\"{target}\" is not a channel or nick the bot can write to"
             )));
         }
-        let wire = line::messages(
-            "PRIVMSG",
-            target,
-            text,
-            source_len,
-            self.config.max_lines,
-            &self.more_at,
-        );
+        let max_lines = self.config.max_lines;
+        let unfolded = line::messages("PRIVMSG", target, text, source_len, 0, "").len();
+        let more_at = match &self.pages {
+            // Too long for one go: keep the whole text and link to it.
+            Some(pages) if max_lines > 0 && unfolded > max_lines => format!(
+                "{}/r/{}",
+                self.more_at.trim_end_matches('/'),
+                pages.keep(text)
+            ),
+            _ => self.more_at.clone(),
+        };
+        let wire = line::messages("PRIVMSG", target, text, source_len, max_lines, &more_at);
         let mut last = None;
         for l in wire {
             self.budget.take().await;
