@@ -134,38 +134,45 @@ fn prune(dir: &Path, keep: usize) -> io::Result<()> {
 }
 
 /// Takes a backup at every firing of `config.cron` until `shutdown`. A
-/// failed backup is logged and counted; the next firing tries again.
-pub async fn schedule(
+/// failed backup is logged and counted; the next firing tries again. The
+/// schedule starts from the time this is called (not when the returned
+/// future is first polled), so a firing right after start-up is not missed.
+pub fn schedule(
     ledger: Ledger,
     config: BackupConfig,
     timezone: chrono_tz::Tz,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
-) {
-    loop {
-        let now = clock.now();
-        let Some(next) = config
-            .cron
-            .schedule
-            .after(&now.with_timezone(&timezone))
-            .next()
-        else {
-            return;
-        };
-        let next = next.with_timezone(&Utc);
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = clock.sleep_until(next) => {}
-        }
-        match take(&ledger, &config.dir, config.keep, next).await {
-            Ok(path) => {
-                tracing::info!("backup written to {}", path.display());
-                crate::metrics::backup(true);
+) -> impl std::future::Future<Output = ()> + Send {
+    let mut after = clock.now();
+    async move {
+        loop {
+            let Some(next) = config
+                .cron
+                .schedule
+                .after(&after.with_timezone(&timezone))
+                .next()
+            else {
+                return;
+            };
+            let next = next.with_timezone(&Utc);
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = clock.sleep_until(next) => {}
             }
-            Err(e) => {
-                tracing::error!("backup failed: {e}");
-                crate::metrics::backup(false);
+            match take(&ledger, &config.dir, config.keep, next).await {
+                Ok(path) => {
+                    tracing::info!("backup written to {}", path.display());
+                    crate::metrics::backup(true);
+                }
+                Err(e) => {
+                    tracing::error!("backup failed: {e}");
+                    crate::metrics::backup(false);
+                }
             }
+            // After a long pause (a suspended host), skip the missed
+            // firings: one backup now is as good as several.
+            after = clock.now().max(next);
         }
     }
 }

@@ -594,7 +594,7 @@ impl Config {
         }
     }
 
-    /// Cross-key checks, and resolving `*_file` secrets.
+    /// Cross-key checks, and resolving `*_file` secrets and `data_dir`.
     fn check(&mut self, text: &str, base: Option<&Path>) -> Vec<Problem> {
         let mut problems = Vec::new();
         if let Some(backup) = &mut self.backup {
@@ -608,6 +608,13 @@ impl Config {
                     message: "keep must be at least 1".into(),
                 });
             }
+        }
+        // Like every other path in the file, the data dir is relative to it,
+        // so the bot finds its data whatever directory it is started from.
+        if let Some(base) = base
+            && self.bot.data_dir.is_relative()
+        {
+            self.bot.data_dir = base.join(&self.bot.data_dir);
         }
         let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
         if let Some(person) = &self.bot.console_as
@@ -1181,6 +1188,50 @@ mod tests {
         assert_eq!(config.trees.names, ["autoland", "mozilla-central", "try"]);
         assert!(config.people["alice"].roles.contains(&Role::Sheriff));
         assert!(config.people["bob"].roles.is_empty());
+    }
+
+    #[test]
+    fn data_dir_is_relative_to_the_config_file() {
+        let text = "[bot]\ndata_dir = \"./data\"\n";
+        let config = Config::from_text(
+            text,
+            "x.toml",
+            &HashMap::new(),
+            Some(Path::new("/etc/signalbox")),
+        )
+        .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/etc/signalbox/./data"));
+        let absolute = "[bot]\ndata_dir = \"/var/lib/signalbox\"\n";
+        let config = Config::from_text(
+            absolute,
+            "x.toml",
+            &HashMap::new(),
+            Some(Path::new("/etc/signalbox")),
+        )
+        .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/var/lib/signalbox"));
+        // The default too.
+        let config = Config::from_text("", "x.toml", &HashMap::new(), Some(Path::new("/srv")))
+            .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/srv/./data"));
+    }
+
+    #[test]
+    fn example_tasks_keep_the_default_patterns() {
+        let config = parse(include_str!("../config.toml.example")).expect("example config");
+        let tasks = config.settings().tasks;
+        for text in [
+            "T123",
+            "bug 456",
+            "https://gerrit.wikimedia.org/r/c/mediawiki/core/+/1234",
+            "https://github.com/o/r/pull/7",
+            "https://gitlab.com/o/r/merge_requests/8",
+        ] {
+            let found = tasks.find(text);
+            assert_eq!(found.len(), 1, "{text:?}: {found:?}");
+            let defaults = signalbox_commands::TaskPatterns::default().find(text);
+            assert_eq!(found, defaults, "{text:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod limiter;
 pub mod mention;
 pub mod metrics;
 pub mod outbox;
+pub mod pages;
 pub mod router;
 pub mod scheduler;
 
@@ -47,6 +48,8 @@ pub struct Bot {
     pub ledger: Ledger,
     pub router: Arc<Router>,
     pub health: HealthBoard,
+    /// Long replies kept for a day (`GET /r/{id}`), for folded IRC output.
+    pub pages: pages::Pages,
     /// The Discord adapter, shared by the gateway and the HTTP interactions
     /// endpoint.
     #[cfg(feature = "discord")]
@@ -63,6 +66,7 @@ impl Bot {
         let ledger = Ledger::open(&config.bot.data_dir)?;
         let directory = Arc::new(Directory::from_config(&config));
         let settings = Arc::new(config.settings());
+        let pages = pages::Pages::new(clock.clone());
         let router = Arc::new(
             Router::new(
                 ledger.clone(),
@@ -90,6 +94,7 @@ impl Bot {
             ledger,
             router,
             health: HealthBoard::default(),
+            pages,
             #[cfg(feature = "discord")]
             discord,
         };
@@ -139,6 +144,7 @@ impl Bot {
             timezone: self.config.bot.timezone,
             settings: self.router.settings().clone(),
             clock: self.router.clock().clone(),
+            pages: self.pages.clone(),
             #[cfg(feature = "slack")]
             slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),
             #[cfg(feature = "discord")]

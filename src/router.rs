@@ -1,5 +1,5 @@
 //! The router: every message from every network passes here, in this order:
-//! addressed to the bot? → words → grammar → identity → permission → handler
+//! lines folded into one → addressed to the bot? → words → grammar → identity → permission → handler
 //! (on the ledger's writer, against the latest state) → durable → reply.
 //! A reply that confirms a change is returned only after the ledger has
 //! flushed it.
@@ -56,7 +56,17 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// The destinations of `announcements`, each with its text. One outcome
+    /// never says the same text twice to one destination, so a channel
+    /// that is both a rotation's and an `[announce]` kind's gets it once.
     pub fn resolve(&self, announcements: &[Announcement]) -> Vec<(Destination, String)> {
+        let mut out = self.resolve_all(announcements);
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|(to, text)| seen.insert((to.clone(), text.clone())));
+        out
+    }
+
+    fn resolve_all(&self, announcements: &[Announcement]) -> Vec<(Destination, String)> {
         let mut out = Vec::new();
         for a in announcements {
             let text = self.settings.tasks.linkify(&a.text);
@@ -190,6 +200,18 @@ impl Router {
     /// show refusals privately (Slack's ephemeral messages, Discord's
     /// ephemeral answers).
     pub async fn dispatch_detailed(&self, msg: &Inbound) -> Option<Reply> {
+        // A message of several lines is one command: its first line, with
+        // the others continuing the free text.
+        let folded;
+        let msg = if msg.text.contains(['\n', '\r']) {
+            folded = Inbound {
+                text: words::fold_lines(&msg.text),
+                ..msg.clone()
+            };
+            &folded
+        } else {
+            msg
+        };
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
             let explicit = msg

@@ -688,11 +688,23 @@ fn invocation(interaction: &CommandInteraction) -> Invocation {
     let data = &interaction.data;
     let mut verb = None;
     let mut options: &[CommandDataOption] = &data.options;
-    if let Some(first) = data.options.first()
-        && let CommandDataOptionValue::SubCommand(inner) = &first.value
-    {
-        verb = Some(first.name.clone());
-        options = inner;
+    if let Some(first) = data.options.first() {
+        match &first.value {
+            CommandDataOptionValue::SubCommand(inner) => {
+                verb = Some(first.name.clone());
+                options = inner;
+            }
+            // A verb in a group (`/oncall swap take`): `swap take`.
+            CommandDataOptionValue::SubCommandGroup(group) => {
+                if let Some(sub) = group.first()
+                    && let CommandDataOptionValue::SubCommand(inner) = &sub.value
+                {
+                    verb = Some(format!("{} {}", first.name, sub.name));
+                    options = inner;
+                }
+            }
+            _ => {}
+        }
     }
     Invocation {
         command: data.name.clone(),

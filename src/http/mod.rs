@@ -39,6 +39,8 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     pub settings: Arc<signalbox_commands::Settings>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// Long replies, shown whole at `/r/{id}`.
+    pub pages: crate::pages::Pages,
     /// Slack's HTTP mode, when configured.
     #[cfg(feature = "slack")]
     pub slack: Option<Arc<slack::Endpoint>>,
@@ -51,6 +53,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/r/{id}", get(page))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(treestatus::routes())
         .merge(audit::routes())
@@ -75,6 +78,35 @@ pub async fn serve(
     axum::serve(listener, routes(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// A long reply in full, as plain text, while it is kept (a day).
+async fn page(
+    Extract(app): Extract<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match app.pages.get(&id) {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text + "\n",
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            format!(
+                "page \"{}\" is unknown or expired; long replies are kept for a day\n",
+                signalbox_commands::words::shortened(&id, 40)
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics() -> impl IntoResponse {

@@ -59,6 +59,10 @@ password = "{PASSWORD}"
     .replace(
         "trees = [\"console:#ops\"]",
         "trees = [\"console:#ops\", \"irc:#releng\"]",
+    )
+    .replace(
+        "status = [\"console:#ops\"]",
+        "status = [\"console:#ops\", \"irc:#open\"]",
     );
     let mut config =
         Config::from_text(&text, "irc-test.toml", &Default::default(), None).expect("valid config");
@@ -82,11 +86,14 @@ async fn start_bot_on(port: u16, irc_extra: &str, clock: Arc<dyn Clock>) -> Runn
         .push(ChannelAddr::new(Net::Irc, "#releng"));
     let irc_config = config.adapters.irc.clone().expect("irc configured");
     let bot = Bot::open(config, clock).await.expect("bot opens");
-    let irc = Arc::new(Irc::new(
-        irc_config,
-        Some(bot.health.clone()),
-        "http://127.0.0.1:8080/".to_string(),
-    ));
+    let irc = Arc::new(
+        Irc::new(
+            irc_config,
+            Some(bot.health.clone()),
+            "http://127.0.0.1:8080/".to_string(),
+        )
+        .with_pages(bot.pages.clone()),
+    );
     let shutdown = CancellationToken::new();
     bot.deliver(irc.clone(), &shutdown);
     tokio::spawn(adapter::supervise(
@@ -257,7 +264,7 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
         );
     }
     assert!(
-        lines[4].starts_with("… ") && lines[4].ends_with("more lines: http://127.0.0.1:8080/"),
+        lines[4].starts_with("… ") && lines[4].contains("more lines: http://127.0.0.1:8080/r/"),
         "{lines:?}"
     );
     let extra = watcher.collect(Duration::from_millis(500)).await;
@@ -413,6 +420,105 @@ async fn topics_are_set_where_allowed_and_refused_with_a_reason() {
         err.to_string().contains("needs channel operator status"),
         "{err}"
     );
+}
+
+/// Output over `max_lines` is cut, with a link to a page that shows that
+/// very text in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_output_links_to_a_page_with_the_whole_text() {
+    let net = network().await;
+    let run = start_bot(net.port, "max_lines = 4").await;
+    let (addr, shutdown) = crate::common::serve(&run.bot).await;
+    let mut client = Client::connect(net.port, "reader", None).await;
+    client.join("#releng").await;
+    client.send("PRIVMSG #releng :!help").await;
+    let nick = run.irc.nick();
+    let fold = client
+        .expect("the fold line", |l| {
+            privmsg(l, &nick, "#releng").is_some_and(|t| t.contains(" more lines: "))
+        })
+        .await;
+    let said: Vec<String> = client
+        .seen
+        .iter()
+        .filter_map(|l| privmsg(l, &nick, "#releng"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(said.len(), 4, "three lines and the fold: {said:#?}");
+    let url = fold
+        .rsplit(' ')
+        .next()
+        .expect("the link ends the fold line")
+        .to_string();
+    let path = url
+        .strip_prefix("http://127.0.0.1:8080")
+        .expect("the link is under the HTTP server's address");
+    assert!(path.starts_with("/r/"), "{url}");
+    let path = path.to_string();
+    let (code, body) = tokio::task::spawn_blocking(move || crate::common::http(addr, "GET", &path))
+        .await
+        .expect("join");
+    assert_eq!(code, 200, "{body}");
+    let whole = say(&run.bot, "alice", "!help").await;
+    assert_eq!(body.trim_end(), whole, "the page is that very reply");
+    for line in &said[..3] {
+        assert!(body.contains(line.as_str()), "{line:?} is on the page");
+    }
+    assert!(
+        !said.iter().any(|l| l.contains("!ack")) && body.contains("!ack"),
+        "the page has what the channel did not get"
+    );
+    let (code, body) =
+        tokio::task::spawn_blocking(move || crate::common::http(addr, "GET", "/r/nope"))
+            .await
+            .expect("join");
+    assert_eq!(code, 404);
+    assert!(
+        body.contains("page \"nope\" is unknown or expired"),
+        "{body}"
+    );
+    shutdown.cancel();
+}
+
+/// A topic change asked for while the network is down is set once the bot
+/// is back in the channel, not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_set_while_the_network_is_down_is_set_when_it_returns() {
+    let net = network().await;
+    let run = start_bot(net.port, "").await;
+    net.kill_ircd();
+    let deadline = Instant::now() + WAIT;
+    while run.irc.is_connected() {
+        assert!(Instant::now() < deadline, "the bot noticed the server died");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = say(&run.bot, "alice", "!status alert CI is down").await;
+    assert!(reply.starts_with("alert posted"), "{reply}");
+    net.restart_ircd();
+    assert!(
+        run.irc.joined_all(WAIT).await,
+        "back in every channel after the server's return"
+    );
+    let mut watcher = Client::connect(net.port, "watcher", None).await;
+    watcher.send("JOIN #open").await;
+    // Either the topic is there when the watcher joins (332), or the bot
+    // sets it just after. (The topic is queued before the alert's message,
+    // so a dropped topic is not hidden by the message's own retry.)
+    watcher
+        .expect("the alert as #open's topic", |l| {
+            l.contains("ALERT: CI is down") && (l.contains(" 332 ") || l.contains("TOPIC #open"))
+        })
+        .await;
+    crate::common::eventually("the topic removed from the outbox", || {
+        run.bot
+            .ledger
+            .export()
+            .expect("export")
+            .outbox
+            .iter()
+            .all(|e| e.to.network() != Net::Irc)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
