@@ -24,6 +24,20 @@ fn run(args: &[&str], config: &std::path::Path, input: &[u8]) -> std::process::O
     child.wait_with_output().expect("wait")
 }
 
+/// Imports `document` into a fresh data directory (which must succeed) and
+/// returns that directory with its config, for exporting again.
+fn import_fresh(document: &[u8]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "");
+    let imported = run(&["import"], &config, document);
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    (dir, config)
+}
+
 #[test]
 fn export_import_round_trips_and_refuses_a_used_directory() {
     let one = tempfile::tempdir().expect("tempdir");
@@ -200,14 +214,7 @@ async fn a_live_export_while_changes_stream_imports_to_the_same_state() {
     assert_eq!(export.events[..], all[..last as usize]);
 
     // The file imports into an empty directory and exports back identically.
-    let two = tempfile::tempdir().expect("tempdir");
-    let config_two = write_config(two.path(), "");
-    let imported = run(&["import"], &config_two, &exported.stdout);
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    let (_two, config_two) = import_fresh(&exported.stdout);
     let again = run(&["export"], &config_two, b"");
     let back: signalbox::ledger::Export = serde_json::from_slice(&again.stdout).expect("json");
     assert_eq!(back, export);
@@ -302,12 +309,6 @@ async fn scheduled_backups_are_written_pruned_and_importable() {
     let newest = std::fs::read(backups.join("signalbox-20261122T130000Z.json")).expect("read");
     let export: signalbox::ledger::Export = serde_json::from_slice(&newest).expect("json");
     assert_eq!(export.state, *bot.ledger.state());
-    let two = tempfile::tempdir().expect("tempdir");
-    let imported = run(&["import"], &write_config(two.path(), ""), &newest);
-    assert!(
-        imported.status.success(),
-        "{}",
-        String::from_utf8_lossy(&imported.stderr)
-    );
+    import_fresh(&newest);
     shutdown.cancel();
 }
