@@ -1027,6 +1027,7 @@ impl Config {
             rotations,
             liaisons,
             status_channels: self.announce.status.clone(),
+            train_channels: self.announce.train.clone(),
             topics: self.topics.clone(),
             train_groups: self.train.groups.clone(),
             windows: self

@@ -27,6 +27,7 @@ pub mod role;
 pub mod stats;
 pub mod status;
 pub mod task;
+pub mod topic;
 pub mod train;
 pub mod tree;
 pub mod treestatus;
@@ -319,6 +320,8 @@ pub struct Settings {
     pub liaisons: std::collections::BTreeMap<String, liaison::Cover>,
     /// The channels whose topics a status alert sets.
     pub status_channels: Vec<ChannelAddr>,
+    /// The channels whose topics show a held train (`[announce] train`).
+    pub train_channels: Vec<ChannelAddr>,
     /// Standing topics, restored after an alert when the bot knows no other.
     pub topics: std::collections::BTreeMap<ChannelAddr, String>,
     /// The train's groups, in promotion order.
@@ -344,6 +347,7 @@ impl Default for Settings {
             rotations: Vec::new(),
             liaisons: std::collections::BTreeMap::new(),
             status_channels: Vec::new(),
+            train_channels: Vec::new(),
             topics: std::collections::BTreeMap::new(),
             train_groups: train::DEFAULT_GROUPS
                 .iter()
@@ -624,6 +628,11 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         ..*ctx
     };
     ctx.caller.check(command.permit(), &command.name())?;
+    decide(command, ctx, state).map(|outcome| topic::follow(ctx, state, outcome))
+}
+
+/// Runs a permitted command: one family's handler.
+fn decide(command: &Command, ctx: &Context, state: &State) -> Result<Outcome, Error> {
     match command {
         Command::Help { family, verb } => {
             help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix)
@@ -651,7 +660,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
 
 /// Runs a scheduled job if it is still due; an empty outcome when not.
 pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
-    match job {
+    let outcome = match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
         Job::WindowStart { .. } | Job::WindowWarn { .. } | Job::WindowEnd { .. } => {
@@ -661,7 +670,8 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
             loaner::run_job(job, ctx, &state.loaners)
         }
         Job::EscalationStep { id } => escalation::run_step(ctx, &state.escalations, *id),
-    }
+    };
+    topic::follow(ctx, state, outcome)
 }
 
 /// What is still open, for a handoff digest: each family adds its items.
