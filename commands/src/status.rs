@@ -184,7 +184,7 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
             Some(alert) => format!(
                 "alert from {} since {}: {}",
                 alert.by,
-                format_instant(alert.since, ctx.settings.timezone),
+                format_instant(alert.since, ctx.zone),
                 alert.text
             ),
             None => "no alert".to_string(),
@@ -253,7 +253,7 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
             Ok(Outcome::reply(format!(
                 "alert from {} (since {}) is over; topics restored{left}",
                 alert.by,
-                format_instant(alert.since, ctx.settings.timezone)
+                format_instant(alert.since, ctx.zone)
             ))
             .announce(Announcement::to(
                 AnnounceKind::Status,
@@ -268,6 +268,32 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
 mod tests {
     use crate::tests::{World, guest, root};
     use crate::{Audience, ChannelAddr};
+
+    /// Events written before topics had steps of their own carry the saved
+    /// topics in `alert` and restore them at `ok`: a ledger from then replays
+    /// to the same state.
+    #[test]
+    fn older_alert_and_ok_events_replay_as_they_did() {
+        let mut world = World::empty();
+        let actor = crate::Actor::scheduler("test");
+        let alert: crate::Change = serde_json::from_str(
+            r#"{"family":"status","kind":"alert","text":"CI is down","saved":{"console:#ops":"ops topic","console:#dev":""}}"#,
+        )
+        .expect("an old alert event");
+        world.commit(actor.clone(), vec![alert]);
+        let ops: ChannelAddr = "console:#ops".parse().expect("channel");
+        let dev: ChannelAddr = "console:#dev".parse().expect("channel");
+        assert_eq!(world.state.status.topics[&ops], "ALERT: CI is down");
+        assert_eq!(world.state.status.saved[&ops], "ops topic");
+        let ok: crate::Change =
+            serde_json::from_str(r#"{"family":"status","kind":"ok","text":""}"#)
+                .expect("an old ok event");
+        world.commit(actor, vec![ok]);
+        assert!(world.state.status.alert.is_none());
+        assert!(world.state.status.saved.is_empty());
+        assert_eq!(world.state.status.topics[&ops], "ops topic");
+        assert!(!world.state.status.topics.contains_key(&dev));
+    }
 
     #[test]
     fn bare_status_shows_the_alert_or_says_there_is_none() {
