@@ -22,7 +22,8 @@
 //!   ([`Adapter::marks_in_flight`]) is an entry marked in flight, durably,
 //!   before its first send: one more flush per message, paid where it buys
 //!   something.
-//! - IRC has no such thing: after a crash in the window, one line may repeat.
+//! - IRC has no such thing: after a crash in the window, the announcement in
+//!   flight may repeat.
 //!
 //! A message the network rejects for good (`SendError::Rejected`) is logged,
 //! counted and removed, so it cannot block the queue.
