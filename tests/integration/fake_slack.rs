@@ -421,6 +421,10 @@ fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
                 .collect();
             json!({ "ok": true, "messages": messages, "has_more": false, "pin_count": 0 })
         }
+        "auth.test" => json!({
+            "ok": true, "url": "https://example.slack.com/", "team": "Example",
+            "user": "signalbox", "team_id": "T0TEAM", "user_id": "U0BOT", "bot_id": "B0BOT",
+        }),
         "chat.postEphemeral" => json!({ "ok": true, "message_ts": ts }),
         "conversations.open" => {
             let user = body["users"]

@@ -21,7 +21,8 @@
 //! for `chat.postMessage`, so before posting an entry that may have reached
 //! Slack already (marked in flight, see [`crate::outbox`]) the adapter reads
 //! the conversation's [`LOOKBACK`] newest messages with their metadata and
-//! posts only when none carries the key.
+//! posts only when none of the bot's own (`auth.test` says who it is)
+//! carries the key: another app's, even another signalbox's, never counts.
 //!
 //! The Web API goes through `slack-morphism`'s client. Socket Mode is driven
 //! here on `tokio-tungstenite` (see [`socket`]) rather than by
@@ -333,6 +334,32 @@ pub struct Core<H: Connect + Clone + Send + Sync + 'static> {
     slash: HashMap<String, Option<String>>,
     /// Person's user id → their DM channel, from `conversations.open`.
     dms: Mutex<HashMap<String, String>>,
+    /// Who the bot is, from `auth.test`, once a resend needs it.
+    me: tokio::sync::OnceCell<Me>,
+}
+
+/// The bot's own ids, which its messages carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Me {
+    user: String,
+    bot: Option<String>,
+}
+
+impl Me {
+    /// Whether `message` is the bot's and carries the outbox key `key`.
+    fn posted(&self, message: &SlackHistoryMessage, key: &str) -> bool {
+        let sender = &message.sender;
+        let mine = sender.user.as_ref().is_some_and(|u| u.0 == self.user)
+            || (self.bot.is_some() && sender.bot_id.as_ref().map(|b| &b.0) == self.bot.as_ref());
+        mine && message.content.metadata.as_ref().is_some_and(|meta| {
+            meta.event_type == OUTBOX_EVENT
+                && meta
+                    .event_payload
+                    .as_ref()
+                    .and_then(|p| p.get("key"))
+                    .is_some_and(|k| k == key)
+        })
+    }
 }
 
 impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
@@ -357,6 +384,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             router,
             slash,
             dms: Mutex::new(HashMap::new()),
+            me: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -564,9 +592,23 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
     }
 
     /// Whether one of the [`LOOKBACK`] newest messages of a conversation
-    /// carries the outbox key `key` (`conversations.history` with all
-    /// metadata).
+    /// is the bot's and carries the outbox key `key` (`conversations.history`
+    /// with all metadata).
     async fn posted(&self, channel: &str, key: &str) -> ClientResult<bool> {
+        let me = self
+            .me
+            .get_or_try_init(|| async {
+                let auth = self
+                    .client
+                    .open_session(&self.bot_token)
+                    .auth_test()
+                    .await?;
+                Ok::<_, SlackClientError>(Me {
+                    user: auth.user_id.0,
+                    bot: auth.bot_id.map(|b| b.0),
+                })
+            })
+            .await?;
         let request = SlackApiConversationsHistoryRequest::new()
             .with_channel(SlackChannelId::new(channel.to_string()))
             .with_limit(LOOKBACK)
@@ -576,16 +618,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             .open_session(&self.bot_token)
             .conversations_history(&request)
             .await?;
-        Ok(history.messages.iter().any(|m| {
-            m.content.metadata.as_ref().is_some_and(|meta| {
-                meta.event_type == OUTBOX_EVENT
-                    && meta
-                        .event_payload
-                        .as_ref()
-                        .and_then(|p| p.get("key"))
-                        .is_some_and(|k| k == key)
-            })
-        }))
+        Ok(history.messages.iter().any(|m| me.posted(m, key)))
     }
 
     async fn post_ephemeral(
@@ -954,6 +987,37 @@ mod tests {
             channel_of("C123"),
             Some(ChannelAddr::new(Network::Slack, "C123"))
         );
+    }
+
+    #[test]
+    fn only_the_bots_own_message_with_the_key_counts_as_posted() {
+        let me = Me {
+            user: "U0BOT".into(),
+            bot: Some("B0BOT".into()),
+        };
+        let message = |sender: serde_json::Value, key: &str| -> SlackHistoryMessage {
+            let mut m = serde_json::json!({
+                "type": "message", "ts": "1700000000.000001", "text": "autoland is closed",
+                "metadata": { "event_type": OUTBOX_EVENT, "event_payload": { "key": key } },
+            });
+            for (k, v) in sender.as_object().expect("object") {
+                m[k] = v.clone();
+            }
+            serde_json::from_value(m).expect("a history message")
+        };
+        let ours = serde_json::json!({ "user": "U0BOT", "bot_id": "B0BOT" });
+        assert!(me.posted(&message(ours.clone(), "12-3"), "12-3"));
+        assert!(!me.posted(&message(ours.clone(), "12-4"), "12-3"));
+        let by_bot_id = serde_json::json!({ "bot_id": "B0BOT" });
+        assert!(me.posted(&message(by_bot_id, "12-3"), "12-3"));
+        let theirs = serde_json::json!({ "user": "U0OTHER", "bot_id": "B0OTHER" });
+        assert!(
+            !me.posted(&message(theirs, "12-3"), "12-3"),
+            "another signalbox's key is not ours"
+        );
+        let mut plain = message(ours, "12-3");
+        plain.content.metadata = None;
+        assert!(!me.posted(&plain, "12-3"));
     }
 
     #[test]
