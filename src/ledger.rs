@@ -7,6 +7,12 @@
 //! one machine are decided one after the other, never both against the same
 //! snapshot.
 //!
+//! Reads skip the writer: [`Ledger::decide`] runs a decision first on the
+//! caller's task against the latest committed state, and a decision without
+//! changes is answered there, with no queue, no batch and no disk write.
+//! Only a decision with changes goes to the writer, which decides again
+//! against the state it holds (so the race above stays impossible).
+//!
 //! Group commit: the writer thread takes every decision queued, applies them
 //! in order to a working copy of the state, writes one batch, flushes once,
 //! and only then answers each caller and publishes the new state. sled
@@ -19,8 +25,8 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -127,6 +133,12 @@ pub struct Ledger {
     /// writes before they are flushed, so the outbox is read through this
     /// mark: an announcement goes out only once its change is on disk.
     durable_outbox: Arc<AtomicU64>,
+    /// Shared with the writer, which records the reads it decides.
+    reads: Arc<Mutex<RecentReads>>,
+    /// The id the next event will get, as of the last commit.
+    next_event: Arc<AtomicU64>,
+    /// Decisions sent to the writer and not answered yet.
+    writes: Arc<AtomicU64>,
 }
 
 /// Counters for metrics and benchmarks.
@@ -136,6 +148,9 @@ pub struct Stats {
     pub events: AtomicU64,
     pub flush_micros: AtomicU64,
     pub flushes: AtomicU64,
+    /// Decisions the writer ran (reads answered on the caller's task are
+    /// not among them).
+    pub decisions: AtomicU64,
 }
 
 impl Ledger {
@@ -159,10 +174,14 @@ impl Ledger {
             stats: Arc::new(Stats::default()),
             outbox_changed: Arc::new(tokio::sync::Notify::new()),
             durable_outbox: Arc::new(AtomicU64::new(outbox_seq + 1)),
+            reads: Arc::default(),
+            next_event: Arc::new(AtomicU64::new(last + 1)),
+            writes: Arc::default(),
         };
         let writer = Writer {
             db,
-            reads: RecentReads::default(),
+            reads: ledger.reads.clone(),
+            next_event: ledger.next_event.clone(),
             tree,
             rx,
             state_tx,
@@ -212,6 +231,7 @@ impl Ledger {
             });
             (draft, done)
         });
+        let _in_flight = InFlight::new(&self.writes);
         self.tx
             .send(Request::Decide(Decision {
                 once,
@@ -220,6 +240,55 @@ impl Ledger {
             .await
             .map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)?
+    }
+
+    /// Runs `decide` on the caller's task against the latest committed
+    /// state when no change is on its way to the writer: an answer without
+    /// changes (a read) is given here, touching neither the writer nor the
+    /// disk. Anything else goes to the writer as [`Ledger::transact_once`],
+    /// which decides again against the state it holds: a change, a refusal
+    /// (which a change still in flight may turn into a success: `window add`
+    /// then `window join` sent together), and every read while a change is
+    /// in flight, so a read never overtakes a change made before it. `once`
+    /// deduplicates as there: durably for changes, in memory for reads.
+    pub async fn decide<T, E, F>(
+        &self,
+        once: Option<String>,
+        decide: F,
+    ) -> Result<Result<T, E>, LedgerError>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+        F: Fn(&State, &dyn History, EventId) -> (Option<Draft>, Result<T, E>)
+            + Send
+            + Sync
+            + 'static,
+    {
+        if self.writes.load(Ordering::SeqCst) == 0 {
+            let key = once.as_deref().map(seen_key);
+            if let Some(k) = &key
+                && (lock(&self.reads).contains(k) || self.tree.contains_key(k).unwrap_or(false))
+            {
+                return Err(LedgerError::Duplicate);
+            }
+            let state = self.state();
+            let history = StoredHistory {
+                tree: &self.tree,
+                pending: &[],
+            };
+            let id = EventId(self.next_event.load(Ordering::SeqCst));
+            let (draft, answer) = decide(&state, &history, id);
+            if draft.is_none_or(|d| d.changes.is_empty()) && answer.is_ok() {
+                // Two deliveries of one read racing here: the second loses.
+                if let Some(k) = key
+                    && !lock(&self.reads).insert(k)
+                {
+                    return Err(LedgerError::Duplicate);
+                }
+                return Ok(answer);
+            }
+        }
+        self.transact_once(once, decide).await
     }
 
     /// A consistent snapshot for an export, taken between two batches of the
@@ -418,21 +487,50 @@ impl RecentReads {
         self.ids.contains(k)
     }
 
-    fn insert(&mut self, k: Vec<u8>) {
-        if self.ids.insert(k.clone()) {
-            self.order.push_back(k);
+    /// Remembers `k`; false if it was remembered already.
+    fn insert(&mut self, k: Vec<u8>) -> bool {
+        if !self.ids.insert(k.clone()) {
+            return false;
         }
+        self.order.push_back(k);
         while self.order.len() > Self::CAPACITY {
             if let Some(old) = self.order.pop_front() {
                 self.ids.remove(&old);
             }
         }
+        true
     }
+}
+
+/// Counts a decision on its way to the writer until it is answered (or its
+/// caller gives up).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl<'a> InFlight<'a> {
+    fn new(count: &'a AtomicU64) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The recent reads, locked only for a lookup or an insert (never while a
+/// decision runs).
+fn lock(reads: &Mutex<RecentReads>) -> std::sync::MutexGuard<'_, RecentReads> {
+    reads
+        .lock()
+        .expect("the recent-reads lock is never poisoned: no panics while held")
 }
 
 struct Writer {
     db: sled::Db,
-    reads: RecentReads,
+    reads: Arc<Mutex<RecentReads>>,
+    next_event: Arc<AtomicU64>,
     tree: sled::Tree,
     rx: mpsc::Receiver<Request>,
     state_tx: watch::Sender<Arc<State>>,
@@ -479,11 +577,14 @@ impl Writer {
         let mut next_outbox = self.next_outbox;
         let healthy = self.healthy.load(Ordering::SeqCst);
         let mut seen: Vec<Vec<u8>> = Vec::new();
+        self.stats
+            .decisions
+            .fetch_add(decisions.len() as u64, Ordering::Relaxed);
         for Decision { once, decide } in decisions {
             let once = once.map(|once| seen_key(&once));
             if let Some(k) = &once {
                 let known = seen.contains(k)
-                    || self.reads.contains(k)
+                    || lock(&self.reads).contains(k)
                     || self.tree.contains_key(k).unwrap_or(false);
                 if known {
                     // The decision is pure; running it only to reach its
@@ -537,7 +638,7 @@ impl Writer {
             } else if let Some(k) = once {
                 // A read's only in memory: it costs no disk write, and a
                 // redelivery is answered again only after a restart.
-                self.reads.insert(k);
+                lock(&self.reads).insert(k);
             }
             done.push(reply);
         }
@@ -583,6 +684,7 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.next_id = next_id;
+                self.next_event.store(next_id, Ordering::SeqCst);
                 self.next_outbox = next_outbox;
                 self.durable_outbox.store(next_outbox, Ordering::SeqCst);
                 crate::metrics::ledger_batch(events.len(), started.elapsed());

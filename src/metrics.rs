@@ -51,6 +51,7 @@ pub fn command(family: &'static str, outcome: &'static str, network: Network, to
 }
 
 pub fn ledger_batch(events: usize, flush: Duration) {
+    counter!("signalbox_ledger_flushes_total").increment(1);
     histogram!("signalbox_ledger_batch_size").record(events as f64);
     histogram!("signalbox_ledger_flush_seconds").record(flush.as_secs_f64());
 }

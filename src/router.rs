@@ -264,7 +264,10 @@ impl Router {
         action: F,
     ) -> Result<Result<String, signalbox_commands::Error>, LedgerError>
     where
-        F: FnOnce(&Context, &State) -> Result<Outcome, signalbox_commands::Error> + Send + 'static,
+        F: Fn(&Context, &State) -> Result<Outcome, signalbox_commands::Error>
+            + Send
+            + Sync
+            + 'static,
     {
         // Its callers (HTTP) cannot ping: mentions become names.
         self.run_with(caller, actor, once, Aliases::default(), action)
@@ -282,15 +285,20 @@ impl Router {
         action: F,
     ) -> Result<Result<String, signalbox_commands::Error>, LedgerError>
     where
-        F: FnOnce(&Context, &State) -> Result<Outcome, signalbox_commands::Error> + Send + 'static,
+        F: Fn(&Context, &State) -> Result<Outcome, signalbox_commands::Error>
+            + Send
+            + Sync
+            + 'static,
     {
         let settings = self.settings.clone();
         let resolver = self.resolver.clone();
         let clock = self.clock.clone();
         let network = actor.network;
         let channel = actor.channel.clone();
+        // Reads are answered on this task when no change is in flight;
+        // changes and refusals go through the writer.
         self.ledger
-            .transact_once(once, move |state, history, event_id| {
+            .decide(once, move |state, history, event_id| {
                 let now = clock.now();
                 let ctx = Context {
                     caller: &caller,
@@ -306,7 +314,7 @@ impl Router {
                 match action(&ctx, state) {
                     Ok(outcome) => {
                         let reply = settings.tasks.linkify(&outcome.reply);
-                        (draft(outcome, now, actor, &resolver), Ok(reply))
+                        (draft(outcome, now, actor.clone(), &resolver), Ok(reply))
                     }
                     Err(e) => (None, Err(e)),
                 }

@@ -1,13 +1,35 @@
 //! Help text, rendered from the same clap definitions that parse commands, so
 //! the help can never disagree with the grammar.
 
-use clap::{CommandFactory, Parser};
+use std::sync::{LazyLock, Mutex, PoisonError};
+
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::{Error, Line, Outcome};
 
+/// The grammar, built once: deriving clap's command tree anew for every
+/// message cost more than the rest of answering a `!ping`.
+static GRAMMAR: LazyLock<clap::Command> = LazyLock::new(Line::command);
+
+/// The parser's copy of the grammar; clap matches through `&mut` (it
+/// finishes building the tree on first use and keeps it).
+static PARSER: LazyLock<Mutex<clap::Command>> = LazyLock::new(|| Mutex::new(GRAMMAR.clone()));
+
+/// Parses one line's words (the family first) with the grammar built once.
+pub(crate) fn parse_line<I, T>(words: I) -> Result<Line, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    // Matching does not panic; were it to, the tree is still whole.
+    let mut parser = PARSER.lock().unwrap_or_else(PoisonError::into_inner);
+    let matches = parser.try_get_matches_from_mut(words)?;
+    Line::from_arg_matches(&matches)
+}
+
 /// Every family (top-level command) with its one-line description.
 pub fn families() -> Vec<(String, String)> {
-    Line::command()
+    GRAMMAR
         .get_subcommands()
         .map(|c| {
             (
@@ -20,7 +42,7 @@ pub fn families() -> Vec<(String, String)> {
 
 /// The verbs of a family (and their aliases).
 pub fn verbs(family: &str) -> Vec<String> {
-    Line::command()
+    GRAMMAR
         .find_subcommand(family)
         .map(|f| {
             f.get_subcommands()
@@ -35,7 +57,7 @@ pub fn verbs(family: &str) -> Vec<String> {
 
 /// The verbs of a family's verb that has verbs of its own (`oncall swap`).
 pub fn subverbs(family: &str, verb: &str) -> Vec<String> {
-    Line::command()
+    GRAMMAR
         .find_subcommand(family)
         .and_then(|f| f.find_subcommand(verb))
         .map(|v| {
@@ -65,9 +87,8 @@ pub fn help(family: Option<&str>, verb: Option<&str>, prefix: &str) -> Result<Ou
             known.join(", ")
         ))
     };
-    let root = Line::command();
     let names: Vec<String> = families().into_iter().map(|(n, _)| n).collect();
-    let fam = root
+    let fam = GRAMMAR
         .find_subcommand(family)
         .ok_or_else(|| unknown("command", family, names))?;
     let mut path = vec![family.to_string()];
@@ -81,7 +102,7 @@ pub fn help(family: Option<&str>, verb: Option<&str>, prefix: &str) -> Result<Ou
     // show the same text: a verb rendered on its own would lose its family in
     // the usage line (`close <TREES>`) and list clap's disabled `help` verb.
     let argv = path.iter().map(String::as_str).chain(["--help"]);
-    let text = match Line::try_parse_from(argv) {
+    let text = match parse_line(argv) {
         Err(e) => e.render().to_string(),
         Ok(_) => fam.clone().render_long_help().to_string(),
     };

@@ -293,7 +293,7 @@ pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
             }
         }
     }
-    match Line::try_parse_from(&words) {
+    match help::parse_line(&words) {
         Ok(line) => Ok(Parsed::Run(line.command)),
         Err(e) => {
             let text = help::tidy(&e.render().to_string(), prefix, &words);

@@ -247,7 +247,10 @@ fn body<T: serde::de::DeserializeOwned>(bytes: &Bytes, empty: Option<T>) -> Resu
 /// Runs a write as the token's person and maps the outcome to HTTP.
 async fn write<F>(app: &AppState, headers: &HeaderMap, action: F) -> Response
 where
-    F: FnOnce(&Context, &State) -> Result<signalbox_commands::Outcome, CoreError> + Send + 'static,
+    F: Fn(&Context, &State) -> Result<signalbox_commands::Outcome, CoreError>
+        + Send
+        + Sync
+        + 'static,
 {
     let (caller, actor) = match authorise(app, headers) {
         Ok(who) => who,

@@ -60,7 +60,8 @@ async fn a_redelivered_message_runs_once_even_after_a_restart() {
 /// Reads carry network message ids too (every IRC, Matrix, Slack and Discord
 /// message has one), but they change nothing, so they must not cost a disk
 /// write: 100 of them leave the ledger's flush and batch counters where
-/// they were. A redelivered read is still answered once while the bot runs.
+/// they were, and never reach the writer. A redelivered read is still
+/// answered once while the bot runs.
 #[tokio::test]
 async fn reads_with_message_ids_write_nothing_and_are_answered_once() {
     use std::sync::atomic::Ordering;
@@ -69,10 +70,12 @@ async fn reads_with_message_ids_write_nothing_and_are_answered_once() {
     let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     let bot = bot(dir.path(), "", clock).await;
     let stats = bot.ledger.stats();
-    let (flushes, batches) = (
+    let (flushes, batches, decisions) = (
         stats.flushes.load(Ordering::SeqCst),
         stats.batches.load(Ordering::SeqCst),
+        stats.decisions.load(Ordering::SeqCst),
     );
+
     let reads = ["!ping", "!tree", "!help", "!train"];
     for n in 0..100 {
         let read = message(&format!("read-{n}"), reads[n % reads.len()]);
@@ -81,6 +84,11 @@ async fn reads_with_message_ids_write_nothing_and_are_answered_once() {
     }
     assert_eq!(stats.flushes.load(Ordering::SeqCst), flushes, "no flush");
     assert_eq!(stats.batches.load(Ordering::SeqCst), batches, "no write");
+    assert_eq!(
+        stats.decisions.load(Ordering::SeqCst),
+        decisions,
+        "reads never reach the writer: they are answered on the caller's task"
+    );
     assert_eq!(
         bot.router.dispatch(&message("read-0", "!ping")).await,
         None,
