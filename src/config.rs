@@ -423,6 +423,9 @@ pub struct Http {
     pub listen: SocketAddr,
     /// How the dashboard is reached from outside, for links in chat.
     pub public_url: Option<String>,
+    /// When set, the calendar feeds and page want `?token=` with it.
+    pub calendar_token: Option<Secret>,
+    pub calendar_token_file: Option<PathBuf>,
 }
 
 impl Default for Http {
@@ -431,6 +434,8 @@ impl Default for Http {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
+            calendar_token: None,
+            calendar_token_file: None,
         }
     }
 }
@@ -649,6 +654,28 @@ impl Config {
                     }),
                 }
             }
+        }
+        if let Some(file) = self.http.calendar_token_file.take() {
+            let mut found = Vec::new();
+            self.http.calendar_token =
+                secret_file(base, &file, "http.calendar_token_file", &mut found);
+            problems.extend(found.into_iter().map(|(key, message)| Problem {
+                line: find_key_line(text, "calendar_token_file"),
+                key,
+                message,
+            }));
+        }
+        if self
+            .http
+            .calendar_token
+            .as_ref()
+            .is_some_and(|t| t.expose().is_empty())
+        {
+            problems.push(Problem {
+                line: find_key_line(text, "calendar_token"),
+                key: "http.calendar_token".into(),
+                message: "the calendar token is empty; leave it out for public calendars".into(),
+            });
         }
         #[cfg(feature = "slack")]
         if let Some(slack) = &mut self.adapters.slack {

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod calendar;
 pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
@@ -38,6 +39,8 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     pub settings: Arc<signalbox_commands::Settings>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// The calendar feeds' token, emails and SEQUENCE index.
+    pub calendar: Arc<calendar::Calendars>,
     /// Slack's HTTP mode, when configured.
     #[cfg(feature = "slack")]
     pub slack: Option<Arc<slack::Endpoint>>,
@@ -54,6 +57,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(treestatus::routes())
         .merge(audit::routes())
         .merge(oncall::routes())
+        .merge(calendar::routes())
         .merge(meetings::routes())
         .merge(api::routes())
         .merge(stats::routes());

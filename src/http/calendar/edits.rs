@@ -1,0 +1,266 @@
+//! The changes each calendar occurrence has seen, read from the event log,
+//! for SEQUENCE (RFC 5545 §3.8.7.4: it grows with every significant change).
+//! Counting logged events, rather than comparing with what an earlier
+//! request served, keeps a read free of writes and makes the number the same
+//! on every instance and after every restart; the event log only grows, so
+//! the count never goes back.
+//!
+//! What counts: for a window occurrence, each patch queued for it and the
+//! close of the window that retires its queue; for a stretch of a shift,
+//! each override and each taken swap overlapping its shift. One-off windows
+//! are also remembered here, because the state forgets them once done.
+//! Changes to the config (a window's duration, a rotation's members) are
+//! not events and do not count.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use signalbox_commands::event::History;
+use signalbox_commands::{Change, Event, PersonId, oncall, window};
+
+/// A one-off window, as `window add` made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdHoc {
+    pub name: String,
+    pub start: DateTime<Utc>,
+    pub duration: Duration,
+    pub deployers: Vec<PersonId>,
+}
+
+/// The index; [`Edits::catch_up`] reads the events it has not seen yet.
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    /// The newest event read.
+    seen: u64,
+    /// (window, occurrence) → changes.
+    windows: BTreeMap<(String, DateTime<Utc>), u32>,
+    /// One-off windows by (name, start).
+    adhoc: BTreeMap<(String, DateTime<Utc>), AdHoc>,
+    /// Rotation → the spans overrides and taken swaps changed.
+    shifts: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+    /// Swap id → (rotation, from, until), to place a later take.
+    swaps: BTreeMap<u64, (String, DateTime<Utc>, DateTime<Utc>)>,
+}
+
+impl Edits {
+    /// Reads the events newer than the last one seen, oldest first.
+    pub fn catch_up(&mut self, history: &dyn History) {
+        let mut fresh: Vec<Event> = Vec::new();
+        let seen = self.seen;
+        history.newest_first(&mut |e| {
+            if e.id.0 <= seen {
+                return false;
+            }
+            fresh.push(e.clone());
+            true
+        });
+        for event in fresh.iter().rev() {
+            self.apply(event);
+        }
+    }
+
+    fn apply(&mut self, event: &Event) {
+        self.seen = self.seen.max(event.id.0);
+        for change in &event.changes {
+            match change {
+                Change::Window(window::Change::Join {
+                    window, occurrence, ..
+                }) => {
+                    *self
+                        .windows
+                        .entry((window.clone(), *occurrence))
+                        .or_default() += 1;
+                }
+                Change::Window(window::Change::Close { window, .. }) => {
+                    // The close retires the queue of every occurrence so far.
+                    for ((name, occurrence), n) in self.windows.iter_mut() {
+                        if name == window && *occurrence <= event.at {
+                            *n += 1;
+                        }
+                    }
+                }
+                Change::Window(window::Change::Add {
+                    name,
+                    start,
+                    duration,
+                    deployers,
+                }) => {
+                    self.adhoc.insert(
+                        (name.clone(), *start),
+                        AdHoc {
+                            name: name.clone(),
+                            start: *start,
+                            duration: *duration,
+                            deployers: deployers.clone(),
+                        },
+                    );
+                }
+                Change::Duty(oncall::Change::Override(o)) => {
+                    self.shifts
+                        .entry(o.rotation.clone())
+                        .or_default()
+                        .push((o.from, o.until));
+                }
+                Change::Duty(oncall::Change::SwapRequested(s)) => {
+                    self.swaps
+                        .insert(s.id, (s.rotation.clone(), s.from, s.until));
+                }
+                Change::Duty(oncall::Change::SwapTaken { id, .. }) => {
+                    if let Some((rotation, from, until)) = self.swaps.get(id).cloned() {
+                        self.shifts.entry(rotation).or_default().push((from, until));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A window occurrence's SEQUENCE.
+    pub fn window_sequence(&self, name: &str, start: DateTime<Utc>) -> u32 {
+        self.windows
+            .get(&(name.to_string(), start))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The SEQUENCE of a stretch inside the shift `[from, until)`.
+    pub fn shift_sequence(&self, rotation: &str, from: DateTime<Utc>, until: DateTime<Utc>) -> u32 {
+        let n = self.shifts.get(rotation).map_or(0, |spans| {
+            spans
+                .iter()
+                .filter(|(f, u)| *f < until && from < *u)
+                .count()
+        });
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+
+    /// Every one-off window ever added.
+    pub fn adhoc(&self) -> impl Iterator<Item = &AdHoc> {
+        self.adhoc.values()
+    }
+
+    /// Every (window, occurrence) a patch was ever queued for.
+    pub fn queued_for(&self) -> Vec<(String, DateTime<Utc>)> {
+        self.windows.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use signalbox_commands::event::Actor;
+    use signalbox_commands::{EventId, Network};
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().expect("instant")
+    }
+
+    fn event(id: u64, when: &str, change: Change) -> Event {
+        Event {
+            v: 1,
+            id: EventId(id),
+            at: at(when),
+            actor: Actor {
+                person: Some(PersonId::new("bob")),
+                handle: "bob".into(),
+                network: Network::Console,
+                channel: None,
+            },
+            changes: vec![change],
+        }
+    }
+
+    fn join(id: u64, occurrence: &str) -> Event {
+        event(
+            id,
+            "2026-11-20T10:00:00Z",
+            Change::Window(window::Change::Join {
+                window: "backport".into(),
+                occurrence: at(occurrence),
+                change: format!("{id}"),
+                task: None,
+            }),
+        )
+    }
+
+    #[test]
+    fn counts_grow_with_every_new_event_and_only_new_events_are_read() {
+        let mut log = vec![join(1, "2026-11-23T13:00:00Z")];
+        let mut edits = Edits::default();
+        edits.catch_up(&log);
+        let start = at("2026-11-23T13:00:00Z");
+        assert_eq!(edits.window_sequence("backport", start), 1);
+        edits.catch_up(&log);
+        assert_eq!(edits.window_sequence("backport", start), 1, "read once");
+        log.push(join(2, "2026-11-23T13:00:00Z"));
+        log.push(event(
+            3,
+            "2026-11-23T14:00:00Z",
+            Change::Window(window::Change::Close {
+                window: "backport".into(),
+                entries: 0,
+            }),
+        ));
+        edits.catch_up(&log);
+        assert_eq!(edits.window_sequence("backport", start), 3);
+        assert_eq!(
+            edits.window_sequence("backport", at("2026-11-24T13:00:00Z")),
+            0
+        );
+    }
+
+    #[test]
+    fn overrides_and_taken_swaps_count_for_the_shifts_they_touch() {
+        let o = oncall::Override {
+            id: 1,
+            rotation: "ciduty".into(),
+            person: Some(PersonId::new("bob")),
+            from: at("2026-11-23T12:00:00Z"),
+            until: at("2026-11-23T14:00:00Z"),
+            by: "bob".into(),
+        };
+        let s = oncall::SwapEntry {
+            id: 2,
+            rotation: "ciduty".into(),
+            original: PersonId::new("alice"),
+            from: at("2026-11-25T09:00:00Z"),
+            until: at("2026-11-26T09:00:00Z"),
+            reason: String::new(),
+            taker: None,
+        };
+        let log = vec![
+            event(
+                1,
+                "2026-11-20T10:00:00Z",
+                Change::Duty(oncall::Change::Override(o)),
+            ),
+            event(
+                2,
+                "2026-11-20T10:00:00Z",
+                Change::Duty(oncall::Change::SwapRequested(s)),
+            ),
+        ];
+        let mut edits = Edits::default();
+        edits.catch_up(&log);
+        let day = |d: &str, e: &str| edits.shift_sequence("ciduty", at(d), at(e));
+        assert_eq!(day("2026-11-23T09:00:00Z", "2026-11-24T09:00:00Z"), 1);
+        assert_eq!(
+            day("2026-11-25T09:00:00Z", "2026-11-26T09:00:00Z"),
+            0,
+            "asked, not taken"
+        );
+        let mut log = log;
+        log.push(event(
+            3,
+            "2026-11-21T10:00:00Z",
+            Change::Duty(oncall::Change::SwapTaken {
+                id: 2,
+                taker: PersonId::new("carol"),
+            }),
+        ));
+        edits.catch_up(&log);
+        let day = |d: &str, e: &str| edits.shift_sequence("ciduty", at(d), at(e));
+        assert_eq!(day("2026-11-25T09:00:00Z", "2026-11-26T09:00:00Z"), 1);
+        assert_eq!(day("2026-11-24T09:00:00Z", "2026-11-25T09:00:00Z"), 0);
+    }
+}
