@@ -442,6 +442,19 @@ fn rotations<'a>(settings: &'a Settings, name: Option<&str>) -> Result<Vec<&'a R
     }
 }
 
+/// `lines` and, when the bot has a `public_url`, the link of the shifts'
+/// calendar feed (of one rotation, or of all).
+fn with_feed(mut lines: Vec<String>, settings: &Settings, rotation: Option<&str>) -> Vec<String> {
+    if let Some(url) = &settings.public_url {
+        let url = url.trim_end_matches('/');
+        lines.push(match rotation {
+            Some(r) => format!("calendar: {url}/calendar/oncall/{r}.ics"),
+            None => format!("calendar: {url}/calendar/oncall.ics"),
+        });
+    }
+    lines
+}
+
 fn name_of(person: &Option<PersonId>) -> String {
     person
         .as_ref()
@@ -508,6 +521,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                     )
                 })
                 .collect();
+            let lines = with_feed(lines, ctx.settings, rotation.as_deref());
             Ok(Outcome::reply(lines.join("\n")))
         }
         Oncall::Next { rotation, count } => {
@@ -524,6 +538,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                     ));
                 }
             }
+            let lines = with_feed(lines, ctx.settings, rotation.as_deref());
             Ok(Outcome::reply(lines.join("\n")))
         }
         Oncall::Override {
@@ -883,6 +898,27 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().expect("test instant")
+    }
+
+    #[test]
+    fn who_and_next_end_with_the_feed_when_the_bot_has_a_public_url() {
+        let mut w = crate::tests::World::empty();
+        w.settings.rotations = vec![cron_rotation("0 0 9 * * Mon", "2026-10-19 09:00")];
+        w.now = utc("2026-11-23T12:00:00Z");
+        let bob = crate::tests::bob();
+        let plain = w.ok(&bob, "oncall who r").reply;
+        assert!(!plain.contains("calendar:"), "{plain}");
+        w.settings.public_url = Some("https://bot.example.org".into());
+        let who = w.ok(&bob, "oncall who r").reply;
+        assert!(
+            who.ends_with("\ncalendar: https://bot.example.org/calendar/oncall/r.ics"),
+            "{who}"
+        );
+        let next = w.ok(&bob, "oncall next").reply;
+        assert!(
+            next.ends_with("\ncalendar: https://bot.example.org/calendar/oncall.ics"),
+            "{next}"
+        );
     }
 
     #[test]

@@ -35,7 +35,7 @@ use signalbox_commands::PersonId;
 use self::edits::Edits;
 use self::feed::Entry;
 use super::AppState;
-use super::treestatus::problem;
+use super::treestatus::{Problem, problem};
 use crate::config::Secret;
 
 /// The calendar side of the HTTP state: the token, people's email
@@ -126,13 +126,13 @@ fn admit(
     app: &AppState,
     raw: Option<String>,
     query: Params,
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<HashMap<String, String>, Problem> {
     let params = match query {
         Ok(Query(p)) => p,
         Err(e) => {
             let raw = raw.unwrap_or_default();
             let detail = format!("query \"{raw}\" is malformed: {}", e.body_text());
-            return Err(problem(StatusCode::BAD_REQUEST, detail).into_response());
+            return Err(problem(StatusCode::BAD_REQUEST, detail));
         }
     };
     if !app.calendar.admits(params.get("token").map(String::as_str)) {
@@ -141,7 +141,7 @@ fn admit(
         } else {
             "the calendars need ?token= (the [http] calendar_token)"
         };
-        return Err(problem(StatusCode::UNAUTHORIZED, detail).into_response());
+        return Err(problem(StatusCode::UNAUTHORIZED, detail));
     }
     Ok(params)
 }
@@ -166,7 +166,7 @@ async fn windows(
     query: Params,
 ) -> Response {
     if let Err(refusal) = admit(&app, raw, query) {
-        return refusal;
+        return refusal.into_response();
     }
     let now = app.clock.now();
     let (from, to) = span(now);
@@ -181,7 +181,7 @@ async fn oncall(
     query: Params,
 ) -> Response {
     if let Err(refusal) = admit(&app, raw, query) {
-        return refusal;
+        return refusal.into_response();
     }
     let now = app.clock.now();
     let (from, to) = span(now);
@@ -197,7 +197,7 @@ async fn rotation(
     query: Params,
 ) -> Response {
     if let Err(refusal) = admit(&app, raw, query) {
-        return refusal;
+        return refusal.into_response();
     }
     let found = stem(&file).and_then(|name| app.settings.rotations.iter().find(|r| r.name == name));
     let Some(r) = found else {
@@ -230,7 +230,7 @@ async fn person(
     query: Params,
 ) -> Response {
     if let Err(refusal) = admit(&app, raw, query) {
-        return refusal;
+        return refusal.into_response();
     }
     let Some(name) = stem(&file).filter(|n| feed::is_person(&app.settings, n)) else {
         return not_found(format!(

@@ -27,6 +27,9 @@ pub struct AdHoc {
     pub deployers: Vec<PersonId>,
 }
 
+/// Spans of time, from–until.
+type Spans = Vec<(DateTime<Utc>, DateTime<Utc>)>;
+
 /// The index; [`Edits::catch_up`] reads the events it has not seen yet.
 #[derive(Debug, Clone, Default)]
 pub struct Edits {
@@ -37,7 +40,7 @@ pub struct Edits {
     /// One-off windows by (name, start).
     adhoc: BTreeMap<(String, DateTime<Utc>), AdHoc>,
     /// Rotation → the spans overrides and taken swaps changed.
-    shifts: BTreeMap<String, Vec<(DateTime<Utc>, DateTime<Utc>)>>,
+    shifts: BTreeMap<String, Spans>,
     /// Swap id → (rotation, from, until), to place a later take.
     swaps: BTreeMap<u64, (String, DateTime<Utc>, DateTime<Utc>)>,
 }

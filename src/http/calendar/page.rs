@@ -53,7 +53,7 @@ pub(super) async fn serve(
 ) -> Response {
     let params = match admit(&app, raw, query) {
         Ok(p) => p,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let tz = app.timezone;
     let now = app.clock.now();
