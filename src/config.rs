@@ -156,6 +156,8 @@ pub struct Config {
     pub pools: Vec<PoolConfig>,
     #[serde(default)]
     pub escalation: EscalationConfig,
+    /// `[backup]`: scheduled exports while the bot runs.
+    pub backup: Option<crate::backup::BackupConfig>,
 }
 
 /// `[escalation]`: how long `escalate` waits for an `ack` per step.
@@ -400,6 +402,9 @@ pub struct Bot {
     pub rate_limit_burst: u32,
     /// Commands per minute a person's allowance refills by.
     pub rate_limit_per_minute: u32,
+    /// On SIGTERM, how long to keep delivering queued announcements before
+    /// exiting (what is left stays queued for the next start).
+    pub drain_seconds: u64,
 }
 
 impl Default for Bot {
@@ -412,6 +417,7 @@ impl Default for Bot {
             console_as: None,
             rate_limit_burst: 20,
             rate_limit_per_minute: 60,
+            drain_seconds: 10,
         }
     }
 }
@@ -503,6 +509,9 @@ pub struct Person {
     pub slack: Option<Spanned<String>>,
     /// Discord user id (snowflake).
     pub discord: Option<Spanned<String>>,
+    /// The name replies show for this person (never their identity); the
+    /// `[people]` key when unset.
+    pub display: Option<String>,
     /// Bearer token for HTTP writes.
     pub api_token: Option<Secret>,
     pub api_token_file: Option<PathBuf>,
@@ -590,9 +599,28 @@ impl Config {
         }
     }
 
-    /// Cross-key checks, and resolving `*_file` secrets.
+    /// Cross-key checks, and resolving `*_file` secrets and `data_dir`.
     fn check(&mut self, text: &str, base: Option<&Path>) -> Vec<Problem> {
         let mut problems = Vec::new();
+        if let Some(backup) = &mut self.backup {
+            if let Some(base) = base {
+                backup.dir = base.join(&backup.dir);
+            }
+            if backup.keep == 0 {
+                problems.push(Problem {
+                    line: find_key_line(text, "keep"),
+                    key: "backup.keep".into(),
+                    message: "keep must be at least 1".into(),
+                });
+            }
+        }
+        // Like every other path in the file, the data dir is relative to it,
+        // so the bot finds its data whatever directory it is started from.
+        if let Some(base) = base
+            && self.bot.data_dir.is_relative()
+        {
+            self.bot.data_dir = base.join(&self.bot.data_dir);
+        }
         let at = |span: std::ops::Range<usize>| Some(line_of(text, span.start));
         if let Some(person) = &self.bot.console_as
             && !self.people.contains_key(person.get_ref())
@@ -1187,6 +1215,50 @@ mod tests {
         assert_eq!(config.trees.names, ["autoland", "mozilla-central", "try"]);
         assert!(config.people["alice"].roles.contains(&Role::Sheriff));
         assert!(config.people["bob"].roles.is_empty());
+    }
+
+    #[test]
+    fn data_dir_is_relative_to_the_config_file() {
+        let text = "[bot]\ndata_dir = \"./data\"\n";
+        let config = Config::from_text(
+            text,
+            "x.toml",
+            &HashMap::new(),
+            Some(Path::new("/etc/signalbox")),
+        )
+        .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/etc/signalbox/./data"));
+        let absolute = "[bot]\ndata_dir = \"/var/lib/signalbox\"\n";
+        let config = Config::from_text(
+            absolute,
+            "x.toml",
+            &HashMap::new(),
+            Some(Path::new("/etc/signalbox")),
+        )
+        .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/var/lib/signalbox"));
+        // The default too.
+        let config = Config::from_text("", "x.toml", &HashMap::new(), Some(Path::new("/srv")))
+            .expect("config");
+        assert_eq!(config.bot.data_dir, Path::new("/srv/./data"));
+    }
+
+    #[test]
+    fn example_tasks_keep_the_default_patterns() {
+        let config = parse(include_str!("../config.toml.example")).expect("example config");
+        let tasks = config.settings().tasks;
+        for text in [
+            "T123",
+            "bug 456",
+            "https://gerrit.wikimedia.org/r/c/mediawiki/core/+/1234",
+            "https://github.com/o/r/pull/7",
+            "https://gitlab.com/o/r/merge_requests/8",
+        ] {
+            let found = tasks.find(text);
+            assert_eq!(found.len(), 1, "{text:?}: {found:?}");
+            let defaults = signalbox_commands::TaskPatterns::default().find(text);
+            assert_eq!(found, defaults, "{text:?}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub struct Directory {
     handles: BTreeMap<PersonId, Vec<(Network, PlatformUserId)>>,
     roles: BTreeMap<PersonId, BTreeSet<Role>>,
     tokens: HashMap<String, PersonId>,
+    display: HashMap<PersonId, String>,
 }
 
 impl Directory {
@@ -41,6 +42,9 @@ impl Directory {
             }
             if let Some(token) = &person.api_token {
                 dir.tokens.insert(token.expose().to_string(), id.clone());
+            }
+            if let Some(display) = person.display.as_ref().filter(|d| !d.trim().is_empty()) {
+                dir.display.insert(id.clone(), display.clone());
             }
             dir.handles.insert(id.clone(), handles);
             dir.roles.insert(id, person.roles.iter().copied().collect());
@@ -95,6 +99,23 @@ impl Directory {
     /// Where a person can be reached directly, per network.
     pub fn handles(&self, person: &PersonId) -> &[(Network, PlatformUserId)] {
         self.handles.get(person).map_or(&[], Vec::as_slice)
+    }
+
+    /// The person's handle on one network, if they have one.
+    pub fn handle(&self, person: &PersonId, network: Network) -> Option<&PlatformUserId> {
+        self.handles(person)
+            .iter()
+            .find(|(n, _)| *n == network)
+            .map(|(_, h)| h)
+    }
+
+    /// The name shown for a person in messages: their configured `display`
+    /// name, else their `[people]` key. Never used to identify anyone.
+    pub fn display(&self, person: &PersonId) -> String {
+        self.display
+            .get(person)
+            .cloned()
+            .unwrap_or_else(|| person.to_string())
     }
 
     /// The person an HTTP bearer token belongs to.

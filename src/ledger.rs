@@ -68,9 +68,50 @@ type Decide = Box<dyn FnOnce(&State, &dyn History, EventId) -> (Option<Draft>, D
 
 /// A decision, with the id of the message that caused it (if the network
 /// gives one), so a message delivered twice runs once.
-struct Request {
+struct Decision {
     once: Option<String>,
     decide: Decide,
+}
+
+type Read = Box<dyn FnOnce(Committed<'_>) + Send>;
+
+/// What the writer is asked to do, in order.
+enum Request {
+    Decide(Decision),
+    /// Look at the committed store between two batches (an export): every
+    /// change queued before it is flushed first, none queued after it has
+    /// started, so what it reads is one consistent, durable moment.
+    Read(Read),
+}
+
+/// The store as the writer has committed it, handed to a [`Request::Read`].
+struct Committed<'a> {
+    state: Arc<State>,
+    tree: &'a sled::Tree,
+    last_event: u64,
+}
+
+/// One consistent, durable moment of the ledger, taken while it runs: the
+/// state, the id of the last event it includes, and the undelivered outbox.
+/// Events are append-only, so `events` can be read after the snapshot while
+/// new ones are written: they stop at `last_event`.
+pub struct Snapshot {
+    pub state: Arc<State>,
+    pub last_event: u64,
+    pub outbox: Vec<OutboxEntry>,
+    tree: sled::Tree,
+}
+
+impl Snapshot {
+    /// The snapshot's events, oldest first, read lazily from the log.
+    pub fn events(&self) -> impl Iterator<Item = Result<Event, LedgerError>> + '_ {
+        self.tree
+            .range(key(EVENT, 1)..=key(EVENT, self.last_event))
+            .map(|kv| {
+                let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+                serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))
+            })
+    }
 }
 
 /// Handle to the ledger; cheap to clone.
@@ -121,6 +162,7 @@ impl Ledger {
         };
         let writer = Writer {
             db,
+            reads: RecentReads::default(),
             tree,
             rx,
             state_tx,
@@ -149,9 +191,10 @@ impl Ledger {
     }
 
     /// Like [`Ledger::transact`], but runs at most once per `once` key (a
-    /// network's message or event id): the key is recorded in the same
-    /// batch, and a key seen before answers [`LedgerError::Duplicate`]
-    /// without running `decide`.
+    /// network's message or event id): for a change the key is recorded
+    /// durably in the same batch as its event; for a read (no changes) only
+    /// in memory, so reads never write. A key seen before answers
+    /// [`LedgerError::Duplicate`] without running `decide`.
     pub async fn transact_once<T, F>(
         &self,
         once: Option<String>,
@@ -170,10 +213,30 @@ impl Ledger {
             (draft, done)
         });
         self.tx
-            .send(Request {
+            .send(Request::Decide(Decision {
                 once,
                 decide: boxed,
-            })
+            }))
+            .await
+            .map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)?
+    }
+
+    /// A consistent snapshot for an export, taken between two batches of the
+    /// running writer (so `export` needs no stopped bot).
+    pub async fn snapshot(&self) -> Result<Snapshot, LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        let read: Read = Box::new(move |committed| {
+            let outbox = crate::outbox::pending_in(committed.tree, None);
+            let _ = tx.send(outbox.map(|outbox| Snapshot {
+                state: committed.state,
+                last_event: committed.last_event,
+                outbox,
+                tree: committed.tree.clone(),
+            }));
+        });
+        self.tx
+            .send(Request::Read(read))
             .await
             .map_err(|_| LedgerError::Stopped)?;
         rx.await.map_err(|_| LedgerError::Stopped)?
@@ -339,8 +402,37 @@ impl History for StoredHistory<'_> {
     }
 }
 
+/// Message ids of recent reads (decisions without changes), in memory and
+/// bounded: a redelivered read is not answered twice while the bot runs.
+#[derive(Default)]
+struct RecentReads {
+    ids: std::collections::HashSet<Vec<u8>>,
+    order: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl RecentReads {
+    /// How many read ids are remembered.
+    const CAPACITY: usize = 16_384;
+
+    fn contains(&self, k: &[u8]) -> bool {
+        self.ids.contains(k)
+    }
+
+    fn insert(&mut self, k: Vec<u8>) {
+        if self.ids.insert(k.clone()) {
+            self.order.push_back(k);
+        }
+        while self.order.len() > Self::CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.ids.remove(&old);
+            }
+        }
+    }
+}
+
 struct Writer {
     db: sled::Db,
+    reads: RecentReads,
     tree: sled::Tree,
     rx: mpsc::Receiver<Request>,
     state_tx: watch::Sender<Arc<State>>,
@@ -355,18 +447,29 @@ struct Writer {
 impl Writer {
     fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
-            let mut decisions = vec![first];
-            while decisions.len() < MAX_BATCH {
-                match self.rx.try_recv() {
-                    Ok(d) => decisions.push(d),
-                    Err(_) => break,
+            let mut decisions = Vec::new();
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Decide(d) => decisions.push(d),
+                    Request::Read(read) => {
+                        self.commit(std::mem::take(&mut decisions));
+                        read(Committed {
+                            state: self.state_tx.borrow().clone(),
+                            tree: &self.tree,
+                            last_event: self.next_id - 1,
+                        });
+                    }
+                }
+                if decisions.len() < MAX_BATCH {
+                    next = self.rx.try_recv().ok();
                 }
             }
             self.commit(decisions);
         }
     }
 
-    fn commit(&mut self, decisions: Vec<Request>) {
+    fn commit(&mut self, decisions: Vec<Decision>) {
         let current = self.state_tx.borrow().clone();
         let mut next: State = (*current).clone();
         let mut events: Vec<Event> = Vec::new();
@@ -376,10 +479,12 @@ impl Writer {
         let mut next_outbox = self.next_outbox;
         let healthy = self.healthy.load(Ordering::SeqCst);
         let mut seen: Vec<Vec<u8>> = Vec::new();
-        for Request { once, decide } in decisions {
-            if let Some(once) = once {
-                let k = seen_key(&once);
-                let known = seen.contains(&k) || self.tree.contains_key(&k).unwrap_or(false);
+        for Decision { once, decide } in decisions {
+            let once = once.map(|once| seen_key(&once));
+            if let Some(k) = &once {
+                let known = seen.contains(k)
+                    || self.reads.contains(k)
+                    || self.tree.contains_key(k).unwrap_or(false);
                 if known {
                     // The decision is pure; running it only to reach its
                     // reply callback costs nothing and records nothing.
@@ -391,7 +496,6 @@ impl Writer {
                     reply(Err(LedgerError::Duplicate));
                     continue;
                 }
-                seen.push(k);
             }
             let history = StoredHistory {
                 tree: &self.tree,
@@ -426,6 +530,13 @@ impl Writer {
                 }
                 next_id += 1;
                 events.push(event);
+                // A change's message id is recorded durably with its event,
+                // so a redelivery runs once even across a restart.
+                seen.extend(once);
+            } else if let Some(k) = once {
+                // A read's only in memory: it costs no disk write, and a
+                // redelivery is answered again only after a restart.
+                self.reads.insert(k);
             }
             done.push(reply);
         }

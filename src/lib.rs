@@ -9,14 +9,17 @@
 
 pub mod adapter;
 pub mod backoff;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod http;
 pub mod identity;
 pub mod ledger;
 pub mod limiter;
+pub mod mention;
 pub mod metrics;
 pub mod outbox;
+pub mod pages;
 pub mod router;
 pub mod scheduler;
 
@@ -45,6 +48,8 @@ pub struct Bot {
     pub ledger: Ledger,
     pub router: Arc<Router>,
     pub health: HealthBoard,
+    /// Long replies kept for a day (`GET /r/{id}`), for folded IRC output.
+    pub pages: pages::Pages,
     /// The Discord adapter, shared by the gateway and the HTTP interactions
     /// endpoint.
     #[cfg(feature = "discord")]
@@ -61,6 +66,7 @@ impl Bot {
         let ledger = Ledger::open(&config.bot.data_dir)?;
         let directory = Arc::new(Directory::from_config(&config));
         let settings = Arc::new(config.settings());
+        let pages = pages::Pages::new(clock.clone());
         let router = Arc::new(
             Router::new(
                 ledger.clone(),
@@ -88,6 +94,7 @@ impl Bot {
             ledger,
             router,
             health: HealthBoard::default(),
+            pages,
             #[cfg(feature = "discord")]
             discord,
         };
@@ -149,6 +156,7 @@ impl Bot {
                     })
                     .collect(),
             )),
+            pages: self.pages.clone(),
             #[cfg(feature = "slack")]
             slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),
             #[cfg(feature = "discord")]
@@ -171,16 +179,22 @@ impl Bot {
 }
 
 /// `signalbox run`: every adapter, the HTTP server and the scheduler, until
-/// `shutdown`. The console reads stdin only when it is a terminal.
+/// `stop`. Then, for up to `[bot] drain_seconds`, announcements still queued
+/// for a connected network are delivered before everything shuts down (what
+/// SIGTERM from systemd or a container runtime does). The console reads
+/// stdin only when it is a terminal.
 pub async fn run(
     config: Config,
     console_input: bool,
-    shutdown: CancellationToken,
+    stop: CancellationToken,
 ) -> anyhow::Result<()> {
     let console_as = config.bot.console_as.as_ref().map(|p| p.get_ref().clone());
     let listen = config.http.listen;
     let http_enabled = config.http.enabled;
+    let drain = Duration::from_secs(config.bot.drain_seconds);
+    let backup = config.backup.clone();
     let bot = Bot::open(config, Arc::new(SystemClock)).await?;
+    let shutdown = CancellationToken::new();
     let console = Arc::new(Console::new(
         PlatformUserId::new(console_as.clone().unwrap_or_else(|| "console".to_string())),
         Box::new(std::io::stdout()),
@@ -196,6 +210,15 @@ pub async fn run(
         )),
     ];
     tasks.extend(adapter::start_configured(&bot, &shutdown));
+    if let Some(backup) = backup {
+        tasks.push(tokio::spawn(backup::schedule(
+            bot.ledger.clone(),
+            backup,
+            bot.config.bot.timezone,
+            bot.router.clock().clone(),
+            shutdown.clone(),
+        )));
+    }
     if http_enabled {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -220,11 +243,45 @@ pub async fn run(
             console.serve(&router, stdin, &stop).await;
         }));
     }
-    shutdown.cancelled().await;
+    stop.cancelled().await;
+    if !drained(&bot, drain).await {
+        tracing::warn!(
+            "announcements still queued after {}s; they are kept and sent after the next start",
+            drain.as_secs()
+        );
+    }
+    shutdown.cancel();
     for task in tasks {
         let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
     }
     Ok(())
+}
+
+/// Waits (up to `limit`) until no announcement is queued for a network whose
+/// adapter is connected; a network that is down cannot drain, so it is not
+/// waited for.
+async fn drained(bot: &Bot, limit: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let connected = bot.health.snapshot();
+        let waiting = match bot.ledger.pending(None) {
+            Ok(entries) => entries.iter().any(|e| {
+                let network = e.to.network();
+                network == Network::Console
+                    || connected
+                        .get(&network)
+                        .is_some_and(|h| h.state == "connected")
+            }),
+            Err(_) => return false,
+        };
+        if !waiting {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// `signalbox console`: every stdin line is a command from `person`; returns

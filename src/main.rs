@@ -45,10 +45,18 @@ enum Cmd {
         #[arg(long)]
         config: Option<PathBuf>,
     },
-    /// Write the whole state as JSON to stdout.
+    /// Write the whole state as JSON to stdout: from the data directory of
+    /// a stopped bot, or with --url from a running one (an admin's token).
     Export {
-        #[arg(long, default_value = "config.toml")]
+        #[arg(long, default_value = "config.toml", conflicts_with = "url")]
         config: PathBuf,
+        /// A running bot's HTTP address, e.g. http://127.0.0.1:8080
+        /// (or SIGNALBOX_URL).
+        #[arg(long, env = "SIGNALBOX_URL")]
+        url: Option<String>,
+        /// A file holding an admin's API token (or SIGNALBOX_TOKEN).
+        #[arg(long, requires = "url")]
+        token_file: Option<PathBuf>,
     },
     /// Restore an export (from FILE or stdin) into an empty data directory.
     Import {
@@ -158,11 +166,24 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
             };
             print_json(&manifest)?;
         }
-        Cmd::Export { config } => {
+        Cmd::Export {
+            url: Some(url),
+            token_file,
+            ..
+        } => export_from(&url, token_file.as_deref()).await?,
+        Cmd::Export { config, .. } => {
             let config = load(&config)?;
             let ledger = Ledger::open(&config.bot.data_dir)?;
-            let export = ledger.export()?;
-            print_json(&export)?;
+            let snapshot = ledger.snapshot().await?;
+            let written = tokio::task::spawn_blocking(move || {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                signalbox::backup::write(&snapshot, &mut out)
+            })
+            .await?;
+            match written {
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                other => other?,
+            }
         }
         Cmd::Import { config, file } => {
             let config = load(&config)?;
@@ -197,6 +218,48 @@ async fn execute(command: Cmd) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `export --url`: streams `GET /api/v1/export` of a running bot to stdout.
+async fn export_from(url: &str, token_file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let token = match token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the token file {}", path.display()))?,
+        None => std::env::var("SIGNALBOX_TOKEN")
+            .context("no token: pass --token-file FILE or set SIGNALBOX_TOKEN")?,
+    };
+    let endpoint = format!("{}/api/v1/export", url.trim_end_matches('/'));
+    let mut response = reqwest::Client::new()
+        .get(&endpoint)
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {endpoint}"))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        let detail = serde_json::from_str::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["detail"].as_str().map(str::to_string))
+            .unwrap_or(body);
+        anyhow::bail!("{endpoint} answered {status}: {detail}");
+    }
+    let mut out = std::io::stdout().lock();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .with_context(|| format!("the export from {endpoint} broke off"))?
+    {
+        match out.write_all(&chunk) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 async fn wait_for_signal() {

@@ -59,6 +59,12 @@ pub fn ledger_failed() {
     counter!("signalbox_ledger_write_failures_total").increment(1);
 }
 
+/// A scheduled backup written (`ok`) or failed.
+pub fn backup(ok: bool) {
+    let outcome = if ok { "written" } else { "failed" };
+    counter!("signalbox_backups_total", "outcome" => outcome).increment(1);
+}
+
 pub fn outbox_depth(network: Network, depth: usize) {
     gauge!("signalbox_outbox_depth", "network" => network.as_str()).set(depth as f64);
 }

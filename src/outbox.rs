@@ -22,7 +22,7 @@ use crate::backoff::Backoff;
 use crate::ledger::{LedgerError, OUTBOX, key};
 
 /// Where a message goes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Destination {
     Channel(ChannelAddr),

@@ -1,11 +1,12 @@
 //! The router: every message from every network passes here, in this order:
-//! addressed to the bot? → words → grammar → identity → permission → handler
+//! lines folded into one → addressed to the bot? → words → grammar → identity → permission → handler
 //! (on the ledger's writer, against the latest state) → durable → reply.
 //! A reply that confirms a change is returned only after the ledger has
 //! flushed it.
 
 use std::sync::Arc;
 
+use signalbox_commands::mention::{self, Aliases};
 use signalbox_commands::words;
 use signalbox_commands::{
     Actor, Announcement, Audience, Caller, ChannelAddr, Context, Network, Outcome, Parsed,
@@ -31,6 +32,10 @@ pub struct Inbound {
     /// The network's id for the message, when it has one; a message seen
     /// twice (redelivery, resync) runs once.
     pub id: Option<String>,
+    /// Words of the text that name a user by a live name rather than an id
+    /// (an IRC nick logged into an account), with that user's id; a command
+    /// argument may name a person that way.
+    pub aliases: Vec<(String, PlatformUserId)>,
 }
 
 /// A reply to one message.
@@ -51,31 +56,41 @@ pub struct Resolver {
 }
 
 impl Resolver {
+    /// The destinations of `announcements`, each with its text. One outcome
+    /// never says the same text twice to one destination, so a channel
+    /// that is both a rotation's and an `[announce]` kind's gets it once.
     pub fn resolve(&self, announcements: &[Announcement]) -> Vec<(Destination, String)> {
+        let mut out = self.resolve_all(announcements);
+        let mut seen = std::collections::HashSet::new();
+        out.retain(|(to, text)| seen.insert((to.clone(), text.clone())));
+        out
+    }
+
+    fn resolve_all(&self, announcements: &[Announcement]) -> Vec<(Destination, String)> {
         let mut out = Vec::new();
         for a in announcements {
             let text = self.settings.tasks.linkify(&a.text);
             match &a.to {
                 Audience::Kind(kind) => {
                     for channel in self.announce.channels(*kind) {
-                        out.push((Destination::Channel(channel.clone()), text.clone()));
+                        out.push(self.bound(Destination::Channel(channel.clone()), &text));
                     }
                 }
                 Audience::Channel(channel) => {
-                    out.push((Destination::Channel(channel.clone()), text))
+                    out.push(self.bound(Destination::Channel(channel.clone()), &text))
                 }
                 Audience::Topic(channel) => {
-                    out.push((Destination::Topic(channel.clone()), a.text.clone()))
+                    out.push((Destination::Topic(channel.clone()), mention::plain(&a.text)))
                 }
                 Audience::Person(person) => {
                     for (network, user) in self.directory.handles(person) {
                         if *network != Network::Console {
-                            out.push((
+                            out.push(self.bound(
                                 Destination::Direct {
                                     network: *network,
                                     user: user.clone(),
                                 },
-                                text.clone(),
+                                &text,
                             ));
                         }
                     }
@@ -83,6 +98,12 @@ impl Resolver {
             }
         }
         out
+    }
+
+    /// A message for `to` with its mentions bound to that network.
+    fn bound(&self, to: Destination, text: &str) -> (Destination, String) {
+        let text = crate::mention::localize(&self.directory, to.network(), text);
+        (to, text)
     }
 }
 
@@ -179,6 +200,18 @@ impl Router {
     /// show refusals privately (Slack's ephemeral messages, Discord's
     /// ephemeral answers).
     pub async fn dispatch_detailed(&self, msg: &Inbound) -> Option<Reply> {
+        // A message of several lines is one command: its first line, with
+        // the others continuing the free text.
+        let folded;
+        let msg = if msg.text.contains(['\n', '\r']) {
+            folded = Inbound {
+                text: words::fold_lines(&msg.text),
+                ..msg.clone()
+            };
+            &folded
+        } else {
+            msg
+        };
         let text = self.addressed(msg)?;
         if text.trim().is_empty() {
             let explicit = msg
@@ -233,6 +266,24 @@ impl Router {
     where
         F: FnOnce(&Context, &State) -> Result<Outcome, signalbox_commands::Error> + Send + 'static,
     {
+        // Its callers (HTTP) cannot ping: mentions become names.
+        self.run_with(caller, actor, once, Aliases::default(), action)
+            .await
+            .map(|r| r.map(|reply| mention::plain(&reply)))
+    }
+
+    /// [`Router::run_as`] with the names this message used for people.
+    async fn run_with<F>(
+        &self,
+        caller: Caller,
+        actor: Actor,
+        once: Option<String>,
+        aliases: Aliases,
+        action: F,
+    ) -> Result<Result<String, signalbox_commands::Error>, LedgerError>
+    where
+        F: FnOnce(&Context, &State) -> Result<Outcome, signalbox_commands::Error> + Send + 'static,
+    {
         let settings = self.settings.clone();
         let resolver = self.resolver.clone();
         let clock = self.clock.clone();
@@ -249,6 +300,7 @@ impl Router {
                     settings: &settings,
                     history,
                     event_id,
+                    aliases: &aliases,
                 };
                 match action(&ctx, state) {
                     Ok(outcome) => {
@@ -267,10 +319,14 @@ impl Router {
 
     async fn execute(&self, msg: &Inbound, text: &str) -> Result<String, Refusal> {
         let started = std::time::Instant::now();
-        let words = words::split(text).map_err(|e| {
-            crate::metrics::command("none", "invalid", msg.network, started.elapsed());
-            Refusal::from(e)
-        })?;
+        let words: Vec<String> = words::split(text)
+            .map_err(|e| {
+                crate::metrics::command("none", "invalid", msg.network, started.elapsed());
+                Refusal::from(e)
+            })?
+            .iter()
+            .map(|w| crate::mention::resolve_word(&self.directory, msg.network, w))
+            .collect();
         let command =
             match signalbox_commands::parse(&words, &self.settings.prefix).map_err(|e| {
                 crate::metrics::command("none", "usage", msg.network, started.elapsed());
@@ -288,8 +344,14 @@ impl Router {
         };
         let family = command.family();
         let once = msg.id.as_ref().map(|id| format!("{}/{id}", msg.network));
+        let mut aliases = Aliases::default();
+        for (word, user) in &msg.aliases {
+            if let Some(person) = self.directory.person(msg.network, user) {
+                aliases.insert(word.clone(), person.clone());
+            }
+        }
         let result = self
-            .run_as(caller, actor, once, move |ctx, state| {
+            .run_with(caller, actor, once, aliases, move |ctx, state| {
                 signalbox_commands::handle(&command, ctx, state)
             })
             .await;
@@ -303,7 +365,11 @@ impl Router {
         match result {
             Ok(Ok(reply)) => {
                 tracing::debug!(family, "command ok");
-                Ok(reply)
+                Ok(crate::mention::localize(
+                    &self.directory,
+                    msg.network,
+                    &reply,
+                ))
             }
             Ok(Err(e)) => {
                 tracing::debug!(family, stage = e.stage(), "command refused");

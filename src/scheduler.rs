@@ -141,6 +141,7 @@ impl Scheduler {
                     settings: &settings,
                     history,
                     event_id,
+                    aliases: signalbox_commands::mention::Aliases::none(),
                 };
                 let outcome = signalbox_commands::run_job(&job, &ctx, state);
                 let took_effect = !outcome.changes.is_empty();
@@ -242,6 +243,7 @@ impl Scheduler {
                         settings: &settings,
                         history,
                         event_id,
+                        aliases: signalbox_commands::mention::Aliases::none(),
                     };
                     outcome =
                         signalbox_commands::window::begin(&ctx, &state.windows, &window.name, due);

@@ -209,7 +209,7 @@ fn ping(
     if let Some(channel) = channel {
         outcome = outcome.announce(Announcement {
             to: Audience::Channel(channel.clone()),
-            text: format!("{}: {text}", names(people)),
+            text: format!("{}: {text}", crate::mention::ping_all(people)),
         });
     }
     for person in people {

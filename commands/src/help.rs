@@ -33,6 +33,19 @@ pub fn verbs(family: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The verbs of a family's verb that has verbs of its own (`oncall swap`).
+pub fn subverbs(family: &str, verb: &str) -> Vec<String> {
+    Line::command()
+        .find_subcommand(family)
+        .and_then(|f| f.find_subcommand(verb))
+        .map(|v| {
+            v.get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn help(family: Option<&str>, verb: Option<&str>, prefix: &str) -> Result<Outcome, Error> {
     let family = family.map(str::to_lowercase);
     let verb = verb.map(str::to_lowercase);
@@ -79,7 +92,7 @@ pub fn help(family: Option<&str>, verb: Option<&str>, prefix: &str) -> Result<Ou
 /// lines, and a `--help` hint that names the command.
 pub fn tidy(text: &str, prefix: &str, words: &[String]) -> String {
     // The command the hint names: the family, and the verb if the second word
-    // is one (`!ping x` gets `!ping --help`, not `!ping x --help`).
+    // is one (`!whoami x` gets `!whoami --help`, not `!whoami x --help`).
     let mut path: Vec<&str> = words.first().map(String::as_str).into_iter().collect();
     if let (Some(family), Some(verb)) = (words.first(), words.get(1))
         && verbs(family).iter().any(|v| v == verb)

@@ -15,10 +15,10 @@ use crate::{Context, Error, Outcome, State};
 
 /// Who covers an area.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
-#[command(after_help = "example:\n  !who security")]
+#[command(after_help = "examples:\n  !who security\n  !who")]
 pub struct Who {
-    /// The area, e.g. security, bugs, release.
-    pub area: String,
+    /// The area, e.g. security, bugs, release (default: every area).
+    pub area: Option<String>,
 }
 
 /// Set the people who cover an area (admin).
@@ -28,6 +28,7 @@ pub enum RoleCmd {
     /// Replace the people who cover AREA.
     Set {
         area: String,
+        /// People: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         #[arg(required = true, num_args = 1..)]
         people: Vec<String>,
     },
@@ -98,15 +99,7 @@ pub fn covering(ctx: &Context, state: &State, area: &str) -> Result<Vec<PersonId
                 .collect())
         }
         None => {
-            let mut areas: Vec<&String> = ctx
-                .settings
-                .liaisons
-                .keys()
-                .chain(state.liaisons.areas.keys())
-                .collect();
-            areas.sort();
-            areas.dedup();
-            let known = areas
+            let known = areas(ctx, state)
                 .iter()
                 .map(|a| a.as_str())
                 .collect::<Vec<_>>()
@@ -119,7 +112,40 @@ pub fn covering(ctx: &Context, state: &State, area: &str) -> Result<Vec<PersonId
 }
 
 pub fn who(cmd: &Who, ctx: &Context, state: &State) -> Result<Outcome, Error> {
-    let people = covering(ctx, state, &cmd.area)?;
+    match &cmd.area {
+        Some(area) => Ok(Outcome::reply(coverage(ctx, state, area)?)),
+        None => {
+            let areas = areas(ctx, state);
+            if areas.is_empty() {
+                return Ok(Outcome::reply(
+                    "no areas are configured ([liaisons] in the config, or role set)",
+                ));
+            }
+            let lines = areas
+                .iter()
+                .map(|area| coverage(ctx, state, area).unwrap_or_else(|e| format!("{area}: {e}")))
+                .collect::<Vec<_>>();
+            Ok(Outcome::reply(lines.join("\n")))
+        }
+    }
+}
+
+/// Every area, from config and from `role set`, sorted.
+fn areas<'a>(ctx: &'a Context, state: &'a State) -> Vec<&'a String> {
+    let mut areas: Vec<&String> = ctx
+        .settings
+        .liaisons
+        .keys()
+        .chain(state.liaisons.areas.keys())
+        .collect();
+    areas.sort();
+    areas.dedup();
+    areas
+}
+
+/// `area: alice, bob`, or whoever is on shift in the rotation it points at.
+fn coverage(ctx: &Context, state: &State, area: &str) -> Result<String, Error> {
+    let people = covering(ctx, state, area)?;
     let names = if people.is_empty() {
         "nobody right now".to_string()
     } else {
@@ -129,13 +155,13 @@ pub fn who(cmd: &Who, ctx: &Context, state: &State) -> Result<Outcome, Error> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let via = match ctx.settings.liaisons.get(&cmd.area) {
-        Some(Cover::Rotation(r)) if !state.liaisons.areas.contains_key(&cmd.area) => {
+    let via = match ctx.settings.liaisons.get(area) {
+        Some(Cover::Rotation(r)) if !state.liaisons.areas.contains_key(area) => {
             format!(" (on shift in {r})")
         }
         _ => String::new(),
     };
-    Ok(Outcome::reply(format!("{}: {names}{via}", cmd.area)))
+    Ok(format!("{area}: {names}{via}"))
 }
 
 pub fn handle(cmd: &RoleCmd, ctx: &Context) -> Result<Outcome, Error> {
@@ -151,11 +177,7 @@ pub fn handle(cmd: &RoleCmd, ctx: &Context) -> Result<Outcome, Error> {
             }
             let mut ids = Vec::new();
             for p in people {
-                let id = PersonId::new(p.as_str());
-                if !ctx.settings.people.contains(&id) {
-                    return Err(Error::not_found(format!("person \"{p}\" is unknown")));
-                }
-                ids.push(id);
+                ids.push(crate::mention::person(ctx, p)?);
             }
             let names = ids
                 .iter()

@@ -21,6 +21,7 @@ pub mod loaner;
 pub mod log;
 pub mod manifest;
 pub mod meeting;
+pub mod mention;
 pub mod oncall;
 pub mod role;
 pub mod stats;
@@ -72,8 +73,12 @@ pub enum Command {
         /// One of the family's verbs, e.g. `close`.
         verb: Option<String>,
     },
-    /// Check the bot is alive: it replies `pong`.
-    Ping,
+    /// Check the bot is alive: it replies `pong` (words after it are ignored).
+    Ping {
+        /// Anything: `!ping anyone there?` is still a ping.
+        #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        words: Vec<String>,
+    },
     /// Show who the bot thinks you are and the roles you hold now.
     Whoami,
     /// Open, close and inspect code trees.
@@ -94,7 +99,7 @@ pub enum Command {
     /// Who is on shift; overrides, swaps and handoffs.
     #[command(subcommand)]
     Oncall(oncall::Oncall),
-    /// Who covers an area (security, bugs, release, …).
+    /// Who covers an area (security, bugs, release, …); bare `who` lists every area.
     Who(liaison::Who),
     /// Set who covers an area.
     #[command(subcommand)]
@@ -124,7 +129,7 @@ pub enum Command {
 impl Command {
     pub fn permit(&self) -> Permit {
         match self {
-            Command::Help { .. } | Command::Ping | Command::Whoami => Permit::Anyone,
+            Command::Help { .. } | Command::Ping { .. } | Command::Whoami => Permit::Anyone,
             Command::Tree(t) => t.permit(),
             Command::Oncall(o) => o.permit(),
             Command::Who(_) => Permit::Anyone,
@@ -147,7 +152,7 @@ impl Command {
     pub fn name(&self) -> String {
         match self {
             Command::Help { .. } => "help".to_string(),
-            Command::Ping => "ping".to_string(),
+            Command::Ping { .. } => "ping".to_string(),
             Command::Whoami => "whoami".to_string(),
             Command::Tree(t) => format!("tree {}", t.verb()),
             Command::Oncall(o) => format!("oncall {}", o.verb()),
@@ -172,7 +177,7 @@ impl Command {
     pub fn family(&self) -> &'static str {
         match self {
             Command::Help { .. } => "help",
-            Command::Ping => "ping",
+            Command::Ping { .. } => "ping",
             Command::Whoami => "whoami",
             Command::Tree(_) => "tree",
             Command::Oncall(_) => "oncall",
@@ -212,9 +217,14 @@ const DEFAULT_VERBS: &[(&str, &str)] = &[
     ("action", "add"),
 ];
 
-/// Families whose bare name (no further words) runs another verb than
-/// their default: `!action` lists, `!action bob TEXT` gives one.
-const BARE_VERBS: &[(&str, &str)] = &[("action", "list")];
+/// Verbs with verbs of their own whose first word, when it is not one of
+/// them, is the start of a default one: `oncall override ci bob …` sets.
+const DEFAULT_SUBVERBS: &[(&str, &str, &str)] = &[("oncall", "override", "set")];
+
+/// Families whose bare name (no further words) runs a verb of its own:
+/// `!action` lists (while `!action bob TEXT` gives one), `!status` shows
+/// the alert.
+const BARE_VERBS: &[(&str, &str)] = &[("action", "list"), ("status", "show")];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -249,22 +259,34 @@ pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
             .chain(words.drain(2..))
             .collect();
     }
-    if let Some((_, default)) = DEFAULT_VERBS.iter().find(|(f, _)| *f == words[0]) {
+    if let Some((_, verb)) = BARE_VERBS
+        .iter()
+        .find(|(f, _)| *f == words[0] && words.len() == 1)
+    {
+        words.push((*verb).to_string());
+    } else if let Some((_, default)) = DEFAULT_VERBS.iter().find(|(f, _)| *f == words[0]) {
         let first = words[0].clone();
         let verbs = help::verbs(&first);
         let next = words.get(1).map(|w| w.to_lowercase());
         let is_verb = next
             .as_deref()
             .is_some_and(|w| verbs.iter().any(|v| v == w) || w.starts_with('-'));
-        let bare = BARE_VERBS
-            .iter()
-            .find(|(f, _)| *f == first && words.len() == 1);
-        if let Some((_, verb)) = bare {
-            words.push((*verb).to_string());
-        } else if !is_verb {
+        if !is_verb {
             words.insert(1, (*default).to_string());
         } else if let Some(verb) = next {
             words[1] = verb;
+        }
+    }
+    // `oncall override ROTATION …` is `oncall override set ROTATION …`.
+    for (family, verb, default) in DEFAULT_SUBVERBS {
+        if words.len() > 2 && words[0] == *family && words[1] == *verb {
+            let next = words[2].to_lowercase();
+            let subverbs = help::subverbs(family, verb);
+            if subverbs.contains(&next) || next.starts_with('-') {
+                words[2] = next;
+            } else {
+                words.insert(2, (*default).to_string());
+            }
         }
     }
     match Line::try_parse_from(&words) {
@@ -358,6 +380,9 @@ pub struct Context<'a> {
     pub history: &'a dyn History,
     /// The id the event will get if the outcome changes anything.
     pub event_id: EventId,
+    /// Names this message used for people beyond `[people]` keys (live IRC
+    /// nicks); empty outside chat.
+    pub aliases: &'a mention::Aliases,
 }
 
 /// The families of announcements, each mapped to channels in `[announce]`.
@@ -541,6 +566,14 @@ pub enum Job {
     WindowStart {
         window: String,
     },
+    /// The open deploy window ends soon: warn its channels.
+    WindowWarn {
+        window: String,
+    },
+    /// The open deploy window reached its end: close it.
+    WindowEnd {
+        window: String,
+    },
     /// A loan's reminder `hours` before it expires (24 and 1).
     LoanerRemind {
         id: u64,
@@ -567,6 +600,8 @@ impl Job {
             Job::TreeReopen { tree } => format!("tree-reopen:{tree}"),
             Job::Handoff { rotation } => format!("handoff:{rotation}"),
             Job::WindowStart { window } => format!("window:{window}"),
+            Job::WindowWarn { window } => format!("window-warn:{window}"),
+            Job::WindowEnd { window } => format!("window-end:{window}"),
             Job::LoanerRemind { id, hours } => format!("loaner-remind-{hours}h:{id}"),
             Job::LoanerExpire { id } => format!("loaner-expire:{id}"),
             Job::LoanerOverdue { id } => format!("loaner-overdue:{id}"),
@@ -580,6 +615,10 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
     // Duty roles are the caller's for as long as the shift lasts: add them
     // here, from the state every handler sees, so no check can miss them.
     let caller = oncall::with_duty(ctx.caller, ctx.settings, &state.duty, ctx.now);
+    let caller = match command {
+        Command::Window(w) => window::as_window_deployer(w, &caller, ctx, &state.windows),
+        _ => caller,
+    };
     let ctx = &Context {
         caller: &caller,
         ..*ctx
@@ -589,7 +628,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
         Command::Help { family, verb } => {
             help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix)
         }
-        Command::Ping => Ok(Outcome::reply("pong")),
+        Command::Ping { .. } => Ok(Outcome::reply("pong")),
         Command::Whoami => Ok(Outcome::reply(whoami(ctx, state))),
         Command::Tree(t) => tree::handle(t, ctx, &state.trees),
         Command::Oncall(o) => oncall::handle(o, ctx, state),
@@ -615,7 +654,9 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
     match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
-        Job::WindowStart { .. } => window::run_job(job, ctx, &state.windows),
+        Job::WindowStart { .. } | Job::WindowWarn { .. } | Job::WindowEnd { .. } => {
+            window::run_job(job, ctx, &state.windows)
+        }
         Job::LoanerRemind { .. } | Job::LoanerExpire { .. } | Job::LoanerOverdue { .. } => {
             loaner::run_job(job, ctx, &state.loaners)
         }

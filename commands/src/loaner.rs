@@ -88,14 +88,17 @@ pub struct Pool {
     after_help = "examples:\n  !loaner request linux-large for 3d reproduce a flaky test\n  !loaner list pending\n  !loaner approve 3\n  !loaner extend 3 2d\n  !loaner return 3"
 )]
 pub enum Loaner {
-    /// Ask for a machine from a pool (for the pool's default length unless `for 3d`).
+    /// Ask for a machine from a pool (for the pool's default length unless `3d` or `for 3d`).
     #[command(after_help = "example:\n  !loaner request linux-large for 3d reproduce bug 456")]
     Request {
         pool: String,
-        /// `[for DURATION] REASON…`
+        /// `[[for] DURATION] REASON…`
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
+    /// Each pool with its free, lent and wait-listed machines' counts.
+    #[command(after_help = "example:\n  !loaner pools")]
+    Pools,
     /// List requests and loans: pending, active, mine or all (default: open ones).
     #[command(after_help = "examples:\n  !loaner list\n  !loaner list mine")]
     List { filter: Option<String> },
@@ -123,7 +126,7 @@ pub enum Loaner {
 impl Loaner {
     pub fn permit(&self) -> Permit {
         match self {
-            Loaner::List { .. } => Permit::Anyone,
+            Loaner::List { .. } | Loaner::Pools => Permit::Anyone,
             Loaner::Request { .. }
             | Loaner::Extend { .. }
             | Loaner::Return { .. }
@@ -136,6 +139,7 @@ impl Loaner {
         match self {
             Loaner::Request { .. } => "request",
             Loaner::List { .. } => "list",
+            Loaner::Pools => "pools",
             Loaner::Approve { .. } => "approve",
             Loaner::Deny { .. } => "deny",
             Loaner::Extend { .. } => "extend",
@@ -445,6 +449,15 @@ fn length_and_reason(words: &[String], pool: &Pool) -> Result<(Duration, String)
     if words.len() >= 2 && words[0] == "for" && words[1].starts_with(|c: char| c.is_ascii_digit()) {
         length = Some(parse_duration(&words[1])?);
         words.drain(..2);
+    } else if let Some(d) = words
+        .first()
+        .filter(|w| w.starts_with(|c: char| c.is_ascii_digit()))
+        .and_then(|w| parse_duration(w).ok())
+    {
+        // A bare length first (`3d reproduce …`); a first word that is no
+        // duration (`2 flaky tests`) stays in the reason.
+        length = Some(d);
+        words.remove(0);
     } else if let [.., k, v] = words.as_slice()
         && k == "for"
         && v.starts_with(|c: char| c.is_ascii_digit())
@@ -571,6 +584,39 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
                     ),
                 )))
         }
+        Loaner::Pools => {
+            if ctx.settings.pools.is_empty() {
+                return Ok(Outcome::reply("no loaner pools are configured"));
+            }
+            let lines: Vec<String> = ctx
+                .settings
+                .pools
+                .iter()
+                .map(|p| {
+                    let lent = p
+                        .machines
+                        .iter()
+                        .filter(|m| loaners.holder(m).is_some())
+                        .count();
+                    let count = |status: Status| {
+                        loaners
+                            .requests
+                            .values()
+                            .filter(|r| r.pool == p.name && r.status == status)
+                            .count()
+                    };
+                    format!(
+                        "{}: {} free, {lent} lent, {} wait-listed, {} pending (of {})",
+                        p.name,
+                        p.machines.len() - lent,
+                        count(Status::Waitlisted),
+                        count(Status::Pending),
+                        p.machines.len()
+                    )
+                })
+                .collect();
+            Ok(Outcome::reply(lines.join("\n")))
+        }
         Loaner::List { filter } => {
             let f = filter.as_deref().map(str::to_lowercase);
             let keep = |r: &Request| match f.as_deref() {
@@ -641,7 +687,7 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
                     format!(
                         "approved #{}: {m} to {} until {}",
                         r.id,
-                        r.requester,
+                        crate::mention::ping(&r.requester),
                         format_instant(e, tz)
                     ),
                     format!(
@@ -797,7 +843,7 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
                         AnnounceKind::Loaners,
                         format!(
                             "assigned {machine} to {} (#{}) from the wait-list, until {}",
-                            w.requester,
+                            crate::mention::ping(&w.requester),
                             w.id,
                             format_instant(expires, tz)
                         ),
@@ -884,7 +930,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, loaners: &Loaners) -> Outcome {
                         format!(
                             "loan #{} of {machine} to {} expired at {}; CI duty: please reclaim it ({prefix}loaner return {} once it is back)",
                             r.id,
-                            r.requester,
+                            crate::mention::ping(&r.requester),
                             format_instant(r.expires.unwrap_or(ctx.now), tz),
                             r.id
                         ),
@@ -918,7 +964,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, loaners: &Loaners) -> Outcome {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::tests::{World, bob, noon};
+    use crate::tests::{World, bob, guest, noon};
     use crate::{Caller, Command, Job};
 
     pub(crate) fn variants() -> Vec<(Command, Permit)> {
@@ -933,6 +979,7 @@ pub(crate) mod tests {
                 Permit::Identified,
             ),
             (l(Loaner::List { filter: None }), Permit::Anyone),
+            (l(Loaner::Pools), Permit::Anyone),
             (
                 l(Loaner::Approve {
                     id: id(),
@@ -1004,6 +1051,67 @@ pub(crate) mod tests {
         assert_eq!(
             c.add_working(at("2026-11-27T15:00:00Z"), Duration::hours(8)),
             at("2026-11-30T15:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_bare_length_first_is_the_length_not_the_reason() {
+        let pool = linux();
+        let words = |line: &str| -> Vec<String> { line.split(' ').map(String::from).collect() };
+        for (line, length, reason) in [
+            (
+                "3d reproduce bug 456",
+                Duration::days(3),
+                "reproduce bug 456",
+            ),
+            (
+                "for 3d reproduce bug 456",
+                Duration::days(3),
+                "reproduce bug 456",
+            ),
+            (
+                "reproduce bug 456 for 3d",
+                Duration::days(3),
+                "reproduce bug 456",
+            ),
+            ("2 flaky tests", pool.default_loan, "2 flaky tests"),
+            (
+                "reproduce 3d rendering",
+                pool.default_loan,
+                "reproduce 3d rendering",
+            ),
+        ] {
+            let got = length_and_reason(&words(line), &pool).expect(line);
+            assert_eq!(got, (length, reason.to_string()), "{line}");
+        }
+        let err = length_and_reason(&words("3d"), &pool).expect_err("no reason");
+        assert!(err.to_string().contains("needs a reason"), "{err}");
+    }
+
+    #[test]
+    fn pools_count_free_lent_and_waitlisted_machines() {
+        let mut w = World::empty();
+        assert_eq!(
+            w.try_line(&guest(), "loaner pools").expect("anyone").reply,
+            "no loaner pools are configured"
+        );
+        let mut one = linux();
+        one.name = "mac".into();
+        one.machines = vec!["mac-01".into()];
+        w.settings.pools = vec![linux(), one];
+        w.now = at("2026-11-23T09:00:00Z");
+        let dave = Caller::person(PersonId::new("dave"), []);
+        w.ok(&bob(), "loaner request mac build");
+        w.ok(&dave, "loaner request mac build");
+        w.ok(&bob(), "loaner request linux build");
+        w.ok(&carol(), "loaner approve 1");
+        w.ok(&carol(), "loaner approve 2");
+        let n = linux().machines.len();
+        assert_eq!(
+            w.try_line(&guest(), "loaner pools").expect("anyone").reply,
+            format!(
+                "linux: {n} free, 0 lent, 0 wait-listed, 1 pending (of {n})\nmac: 0 free, 1 lent, 1 wait-listed, 0 pending (of 1)"
+            )
         );
     }
 

@@ -45,6 +45,7 @@ pub enum Meeting {
 pub enum Action {
     /// Give PERSON an action item (in a running meeting).
     Add {
+        /// A person: config name or a mention (<@id>, @user:server, a logged-in IRC nick).
         person: String,
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         text: Vec<String>,
@@ -432,15 +433,7 @@ pub fn note(
 }
 
 fn person(ctx: &Context, name: &str) -> Result<PersonId, Error> {
-    let id = PersonId::new(name.trim_start_matches('@'));
-    if ctx.settings.people.contains(&id) {
-        return Ok(id);
-    }
-    let known: Vec<&str> = ctx.settings.people.iter().map(PersonId::as_str).collect();
-    Err(Error::not_found(format!(
-        "person \"{name}\" is unknown; people are: {}",
-        known.join(", ")
-    )))
+    crate::mention::person(ctx, name)
 }
 
 fn action_line(a: &ActionItem, tz: chrono_tz::Tz) -> String {
@@ -464,16 +457,16 @@ pub fn handle_action(cmd: &Action, ctx: &Context, state: &Meetings) -> Result<Ou
             let owner = person(ctx, who)?;
             let text = text(words)?;
             let id = state.next_action + 1;
-            Ok(
-                Outcome::reply(format!("action #{id} for {owner}: {text}")).change(
-                    crate::Change::Meeting(Change::ActionGiven {
-                        id,
-                        meeting: m.id,
-                        owner,
-                        text,
-                    }),
-                ),
-            )
+            Ok(Outcome::reply(format!(
+                "action #{id} for {}: {text}",
+                crate::mention::ping(&owner)
+            ))
+            .change(crate::Change::Meeting(Change::ActionGiven {
+                id,
+                meeting: m.id,
+                owner,
+                text,
+            })))
         }
         Action::List { person: who } => {
             let owner = match who.as_deref() {

@@ -21,7 +21,7 @@ use crate::event::Event;
 use crate::id::{ChannelAddr, PersonId};
 use crate::role::{Caller, Permit, Role};
 use crate::when::{format_duration, format_instant, parse_until};
-use crate::{Announcement, Audience, Context, Error, Outcome, Settings, State};
+use crate::{AnnounceKind, Announcement, Audience, Context, Error, Outcome, Settings, State};
 
 /// The person name that marks a gap: `oncall override ci nobody …`.
 pub const NOBODY: &str = "nobody";
@@ -32,7 +32,7 @@ pub const GAP_WARNING: Duration = Duration::hours(24);
 /// Who is on shift, and changes to that.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 #[command(
-    after_help = "examples:\n  !oncall\n  !oncall next ciduty 4\n  !oncall override ciduty bob 2026-11-23 2026-11-24\n  !oncall swap request ciduty 2026-11-30 family event\n  !oncall swap take 7"
+    after_help = "examples:\n  !oncall\n  !oncall next ciduty 4\n  !oncall override ciduty bob 2026-11-23 2026-11-24\n  !oncall override list\n  !oncall override cancel 3\n  !oncall swap request ciduty 2026-11-30 family event\n  !oncall swap list\n  !oncall swap take 7"
 )]
 pub enum Oncall {
     /// Who is on shift now, in every rotation or in one.
@@ -44,18 +44,35 @@ pub enum Oncall {
         #[arg(default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=20))]
         count: u8,
     },
-    /// Put PERSON (or `nobody`) on shift from FROM until UNTIL (YYYY-MM-DD[THH:MM] or HH:MM).
-    Override {
-        rotation: String,
-        person: String,
-        from: String,
-        until: String,
-    },
+    /// Put someone (or nobody) on shift for a while; list or cancel overrides.
+    #[command(subcommand)]
+    Override(OverrideCmd),
     /// Ask for someone to take your shift on DATE, or take a requested one.
     #[command(subcommand)]
     Swap(Swap),
     /// Post the handoff digest of a rotation (or of every rotation) now.
     Handoff { rotation: Option<String> },
+}
+
+/// `oncall override ROTATION PERSON FROM UNTIL` is `oncall override set …`:
+/// the parser adds `set` when the word after `override` is not a verb.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+#[command(
+    after_help = "examples:\n  !oncall override ciduty bob 2026-11-23 2026-11-24\n  !oncall override list ciduty\n  !oncall override cancel 3"
+)]
+pub enum OverrideCmd {
+    /// Put PERSON (or `nobody`) on shift from FROM until UNTIL (YYYY-MM-DD[THH:MM] or HH:MM).
+    Set {
+        rotation: String,
+        /// A person (or `nobody`): config name or a mention (<@id>, @user:server, a logged-in IRC nick).
+        person: String,
+        from: String,
+        until: String,
+    },
+    /// Overrides running now or still to come, in every rotation or in one.
+    List { rotation: Option<String> },
+    /// Cancel override ID: one still to come goes, a running one ends now.
+    Cancel { id: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -69,14 +86,26 @@ pub enum Swap {
     },
     /// Take a requested swap: you cover that shift instead.
     Take { id: u64 },
+    /// Swaps whose shift is not over yet (open and taken), in every rotation or in one.
+    List { rotation: Option<String> },
+    /// Withdraw your swap request ID while nobody has taken it.
+    Cancel { id: u64 },
 }
 
 impl Oncall {
     pub fn permit(&self) -> Permit {
         match self {
-            Oncall::Who { .. } | Oncall::Next { .. } | Oncall::Handoff { .. } => Permit::Anyone,
-            // Admin or a member of the rotation: checked in the handler.
-            Oncall::Override { .. } | Oncall::Swap(_) => Permit::Identified,
+            Oncall::Who { .. }
+            | Oncall::Next { .. }
+            | Oncall::Handoff { .. }
+            | Oncall::Override(OverrideCmd::List { .. })
+            | Oncall::Swap(Swap::List { .. }) => Permit::Anyone,
+            // Admin or a member of the rotation (or who asked, for a swap
+            // cancel): checked in the handler.
+            Oncall::Override(OverrideCmd::Set { .. } | OverrideCmd::Cancel { .. })
+            | Oncall::Swap(Swap::Request { .. } | Swap::Take { .. } | Swap::Cancel { .. }) => {
+                Permit::Identified
+            }
         }
     }
 
@@ -84,9 +113,13 @@ impl Oncall {
         match self {
             Oncall::Who { .. } => "who",
             Oncall::Next { .. } => "next",
-            Oncall::Override { .. } => "override",
+            Oncall::Override(OverrideCmd::Set { .. }) => "override set",
+            Oncall::Override(OverrideCmd::List { .. }) => "override list",
+            Oncall::Override(OverrideCmd::Cancel { .. }) => "override cancel",
             Oncall::Swap(Swap::Request { .. }) => "swap request",
             Oncall::Swap(Swap::Take { .. }) => "swap take",
+            Oncall::Swap(Swap::List { .. }) => "swap list",
+            Oncall::Swap(Swap::Cancel { .. }) => "swap cancel",
             Oncall::Handoff { .. } => "handoff",
         }
     }
@@ -271,6 +304,15 @@ pub enum Change {
         id: u64,
         taker: PersonId,
     },
+    /// An override was cancelled: one not started yet is gone, a running
+    /// one ends at the event's instant (who was on before stays true).
+    OverrideCancelled {
+        id: u64,
+    },
+    /// A swap request nobody took was withdrawn.
+    SwapCancelled {
+        id: u64,
+    },
     /// The handoff for a change of shift was posted: `person` is now on.
     HandedOff {
         rotation: String,
@@ -302,8 +344,15 @@ pub struct Duty {
 }
 
 impl Duty {
-    pub fn apply(&mut self, _event: &Event, change: &Change) {
+    pub fn apply(&mut self, event: &Event, change: &Change) {
         match change {
+            Change::OverrideCancelled { id } => {
+                if let Some(o) = self.overrides.iter_mut().find(|o| o.id == *id) {
+                    o.until = o.until.min(event.at);
+                }
+                self.overrides.retain(|o| o.from < o.until);
+            }
+            Change::SwapCancelled { id } => self.swaps.retain(|s| s.id != *id),
             Change::Override(o) => {
                 self.next_id = self.next_id.max(o.id);
                 self.overrides.push(o.clone());
@@ -455,6 +504,13 @@ fn with_feed(mut lines: Vec<String>, settings: &Settings, rotation: Option<&str>
     lines
 }
 
+/// A ping for the person, or "nobody".
+fn ping_of(person: &Option<PersonId>) -> String {
+    person
+        .as_ref()
+        .map_or_else(|| NOBODY.to_string(), crate::mention::ping)
+}
+
 fn name_of(person: &Option<PersonId>) -> String {
     person
         .as_ref()
@@ -541,22 +597,170 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
             let lines = with_feed(lines, ctx.settings, rotation.as_deref());
             Ok(Outcome::reply(lines.join("\n")))
         }
-        Oncall::Override {
+        Oncall::Override(OverrideCmd::List { rotation: name }) => {
+            let names: Vec<String> = rotations(ctx.settings, name.as_deref())?
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            let mut overrides: Vec<&Override> = duty
+                .overrides
+                .iter()
+                .filter(|o| names.contains(&o.rotation) && o.until > ctx.now)
+                .collect();
+            overrides.sort_by_key(|o| (o.from, o.id));
+            if overrides.is_empty() {
+                return Ok(Outcome::reply("no overrides are running or coming"));
+            }
+            let lines: Vec<String> = overrides
+                .iter()
+                .map(|o| {
+                    format!(
+                        "override {}: {} on {} from {} until {} (by {}){}",
+                        o.id,
+                        name_of(&o.person),
+                        o.rotation,
+                        format_instant(o.from, tz),
+                        format_instant(o.until, tz),
+                        o.by,
+                        if o.from <= ctx.now {
+                            " — running"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+                .collect();
+            Ok(Outcome::reply(lines.join("\n")))
+        }
+        Oncall::Override(OverrideCmd::Cancel { id }) => {
+            let o = duty
+                .overrides
+                .iter()
+                .find(|o| o.id == *id)
+                .ok_or_else(|| Error::not_found(format!("override \"{id}\" is unknown")))?;
+            let r = rotation(ctx.settings, &o.rotation)?;
+            member_or_admin(ctx, r, "oncall override cancel")?;
+            if o.until <= ctx.now {
+                return Err(Error::invalid(format!(
+                    "override {id} is over (it ended {}); nothing changed",
+                    format_instant(o.until, tz)
+                )));
+            }
+            let what = if o.from <= ctx.now {
+                "ended now"
+            } else {
+                "cancelled"
+            };
+            let text = format!(
+                "override {id} ({} on {} from {} until {}) {what} by {}",
+                name_of(&o.person),
+                r.name,
+                format_instant(o.from, tz),
+                format_instant(o.until, tz),
+                ctx.caller.name()
+            );
+            let mut outcome = Outcome::reply(text.clone())
+                .change(crate::Change::Duty(Change::OverrideCancelled { id: *id }));
+            for channel in &r.channels {
+                outcome = outcome.announce(Announcement {
+                    to: Audience::Channel(channel.clone()),
+                    text: text.clone(),
+                });
+            }
+            Ok(outcome)
+        }
+        Oncall::Swap(Swap::List { rotation: name }) => {
+            let names: Vec<String> = rotations(ctx.settings, name.as_deref())?
+                .iter()
+                .map(|r| r.name.clone())
+                .collect();
+            let mut swaps: Vec<&SwapEntry> = duty
+                .swaps
+                .iter()
+                .filter(|s| names.contains(&s.rotation) && s.until > ctx.now)
+                .collect();
+            swaps.sort_by_key(|s| (s.from, s.id));
+            if swaps.is_empty() {
+                return Ok(Outcome::reply("no swaps are open or coming"));
+            }
+            let lines: Vec<String> = swaps
+                .iter()
+                .map(|s| {
+                    let state = match &s.taker {
+                        Some(t) => format!("taken by {t}"),
+                        None => format!("open: {}oncall swap take {}", ctx.settings.prefix, s.id),
+                    };
+                    format!(
+                        "swap {}: {}'s {} shift {} – {}{} ({state})",
+                        s.id,
+                        s.original,
+                        s.rotation,
+                        format_instant(s.from, tz),
+                        format_instant(s.until, tz),
+                        if s.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", s.reason)
+                        }
+                    )
+                })
+                .collect();
+            Ok(Outcome::reply(lines.join("\n")))
+        }
+        Oncall::Swap(Swap::Cancel { id }) => {
+            let s = duty
+                .swaps
+                .iter()
+                .find(|s| s.id == *id)
+                .ok_or_else(|| Error::not_found(format!("swap \"{id}\" is unknown")))?;
+            let mine = ctx.caller.person.as_ref() == Some(&s.original);
+            if !(mine || ctx.caller.has(Role::Admin)) {
+                return Err(Error::Permission {
+                    action: "oncall swap cancel".into(),
+                    need: crate::error::Need::Role(vec![Role::Admin]),
+                    who: format!("swap {id} was asked for by {}", s.original),
+                });
+            }
+            if let Some(taker) = &s.taker {
+                return Err(Error::conflict(format!(
+                    "swap {id} was already taken by {taker}; nothing changed (an override can change the shift)"
+                )));
+            }
+            if s.until <= ctx.now {
+                return Err(Error::invalid(format!("the shift of swap {id} is over")));
+            }
+            let text = format!(
+                "{} withdrew swap {id} ({}'s {} shift {} – {})",
+                ctx.caller.name(),
+                s.original,
+                s.rotation,
+                format_instant(s.from, tz),
+                format_instant(s.until, tz)
+            );
+            let mut outcome = Outcome::reply(text.clone())
+                .change(crate::Change::Duty(Change::SwapCancelled { id: *id }));
+            if let Ok(r) = rotation(ctx.settings, &s.rotation) {
+                for channel in &r.channels {
+                    outcome = outcome.announce(Announcement {
+                        to: Audience::Channel(channel.clone()),
+                        text: text.clone(),
+                    });
+                }
+            }
+            Ok(outcome)
+        }
+        Oncall::Override(OverrideCmd::Set {
             rotation: name,
             person,
             from,
             until,
-        } => {
+        }) => {
             let r = rotation(ctx.settings, name)?;
             member_or_admin(ctx, r, "oncall override")?;
             let person = if person == NOBODY {
                 None
             } else {
-                let p = PersonId::new(person.as_str());
-                if !ctx.settings.people.contains(&p) {
-                    return Err(Error::not_found(format!("person \"{person}\" is unknown")));
-                }
-                Some(p)
+                Some(crate::mention::person(ctx, person)?)
             };
             let (from_t, until_t) = (instant(from, r, ctx.now)?, instant(until, r, ctx.now)?);
             if until_t <= from_t {
@@ -727,17 +931,25 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                 outcome = outcome.change(crate::Change::Duty(Change::DigestPosted {
                     rotation: r.name.clone(),
                 }));
-                for channel in &r.channels {
-                    outcome = outcome.announce(Announcement {
-                        to: Audience::Channel(channel.clone()),
-                        text: digest.clone(),
-                    });
-                }
+                outcome = post_digest(outcome, r, &digest);
             }
             outcome.reply = replies.join("\n\n");
             Ok(outcome)
         }
     }
+}
+
+/// Posts a handoff digest to the rotation's channels and to the
+/// `[announce] handoff` channels (a channel named by both gets it once: the
+/// shell drops repeats of a text to one destination).
+fn post_digest(mut outcome: Outcome, rotation: &Rotation, text: &str) -> Outcome {
+    for channel in &rotation.channels {
+        outcome = outcome.announce(Announcement {
+            to: Audience::Channel(channel.clone()),
+            text: text.to_string(),
+        });
+    }
+    outcome.announce(Announcement::to(AnnounceKind::Handoff, text))
 }
 
 /// The handoff digest: who hands over to whom, and what is still open.
@@ -752,10 +964,13 @@ pub fn digest(
     let shift_end = next_change(rotation, &state.duty, ctx.now);
     let items = crate::open_items(ctx, state, shift_end);
     let head = match (&from, &to) {
-        (Some(f), t) if Some(f) != t.as_ref() => {
-            format!("{} handoff: {f} → {}", rotation.name, name_of(&to))
-        }
-        _ => format!("{} handoff: {} is on shift", rotation.name, name_of(&to)),
+        (Some(f), t) if Some(f) != t.as_ref() => format!(
+            "{} handoff: {} → {}",
+            rotation.name,
+            crate::mention::ping(f),
+            ping_of(&to)
+        ),
+        _ => format!("{} handoff: {} is on shift", rotation.name, ping_of(&to)),
     };
     let head = format!("{head} until {}", format_instant(shift_end, tz));
     if items.is_empty() {
@@ -792,12 +1007,7 @@ pub fn run_handoff(ctx: &Context, state: &State, name: &str) -> Outcome {
                 last_change(r, duty, ctx.now) - Duration::seconds(1),
             );
             let text = digest(ctx, state, r, outgoing.clone(), now_on.clone());
-            for channel in &r.channels {
-                outcome = outcome.announce(Announcement {
-                    to: Audience::Channel(channel.clone()),
-                    text: text.clone(),
-                });
-            }
+            outcome = post_digest(outcome, r, &text);
             for person in [&outgoing, &now_on].into_iter().flatten() {
                 outcome = outcome.announce(Announcement {
                     to: Audience::Person(person.clone()),
@@ -954,5 +1164,238 @@ mod tests {
         assert_eq!(r.start(2), utc("2026-10-25T00:30:00Z"));
         assert_eq!(r.start(3), utc("2026-10-26T01:30:00Z"));
         assert_eq!(r.index_at(utc("2026-10-25T01:45:00Z")), 2);
+    }
+
+    #[test]
+    fn a_handoff_pings_the_outgoing_and_incoming_person_in_its_channels() {
+        let mut r = cron_rotation("0 0 9 * * Mon,Thu", "2026-10-21 12:00");
+        let channel = ChannelAddr::new(crate::Network::Console, "#ops");
+        r.channels = vec![channel.clone()];
+        let mut w = crate::tests::World::empty();
+        w.settings.rotations = vec![r];
+        w.now = utc("2026-10-23T10:00:00Z");
+        let guest = crate::Caller::guest("scheduler");
+        let first = run_handoff(&w.ctx(&guest), &w.state, "r");
+        assert!(first.announce.is_empty(), "first sight says nothing");
+        w.commit(crate::Actor::scheduler("handoff:r"), first.changes);
+        w.now = utc("2026-10-26T09:00:00Z");
+        let o = run_handoff(&w.ctx(&guest), &w.state, "r");
+        let pinged: Vec<(Audience, Vec<String>)> = o
+            .announce
+            .iter()
+            .map(|a| (a.to.clone(), crate::mention::people(&a.text)))
+            .collect();
+        let both = vec!["a".to_string(), "b".to_string()];
+        assert_eq!(
+            pinged,
+            [
+                (Audience::Channel(channel), both.clone()),
+                (Audience::Kind(crate::AnnounceKind::Handoff), both.clone()),
+                (Audience::Person(PersonId::new("a")), both.clone()),
+                (Audience::Person(PersonId::new("b")), both),
+            ],
+            "the DMs are unchanged: both people, the same digest"
+        );
+    }
+
+    use crate::tests::{World, alice, bob, guest, noon, root};
+    use crate::{AnnounceKind, Caller, Job};
+
+    /// A world with a daily `ci` rotation: alice today (from 09:00 UTC),
+    /// bob tomorrow, then carol; areas `security` (people) and `ci` (rotation).
+    fn duty_world() -> World {
+        let mut world = World::empty();
+        world.settings.people = ["alice", "bob", "carol"].map(PersonId::new).to_vec();
+        world.settings.rotations = vec![Rotation {
+            name: "ci".into(),
+            members: ["alice", "bob", "carol"].map(PersonId::new).to_vec(),
+            pattern: ShiftPattern::Days(1),
+            anchor: NaiveDateTime::parse_from_str("2026-11-22 09:00", "%Y-%m-%d %H:%M")
+                .expect("anchor"),
+            timezone: Tz::UTC,
+            channels: vec!["console:#ci".parse().expect("channel")],
+            grants: vec![],
+            emails: BTreeMap::new(),
+        }];
+        world.settings.liaisons.insert(
+            "security".into(),
+            crate::liaison::Cover::People(vec![PersonId::new("carol")]),
+        );
+        world
+            .settings
+            .liaisons
+            .insert("ci".into(), crate::liaison::Cover::Rotation("ci".into()));
+        world
+    }
+
+    fn carol() -> Caller {
+        Caller::person(PersonId::new("carol"), [])
+    }
+
+    #[test]
+    fn overrides_are_listed_and_cancelled() {
+        let mut world = duty_world();
+        assert_eq!(
+            world.ok(&guest(), "oncall override list").reply,
+            "no overrides are running or coming"
+        );
+        // The usual form still sets one; so does the explicit `set`.
+        world.ok(
+            &bob(),
+            "oncall override ci bob 2026-11-22T11:00 2026-11-22T15:00",
+        );
+        world.ok(
+            &alice(),
+            "oncall override set ci carol 2026-11-24 2026-11-25",
+        );
+        assert_eq!(
+            on_shift(&world.settings.rotations[0], &world.state.duty, noon()),
+            Some(PersonId::new("bob"))
+        );
+        let list = world.ok(&guest(), "oncall override list ci").reply;
+        assert_eq!(
+            list,
+            "override 1: bob on ci from 2026-11-22 11:00 UTC until 2026-11-22 15:00 UTC (by bob) — running\n\
+             override 2: carol on ci from 2026-11-24 00:00 UTC until 2026-11-25 00:00 UTC (by alice)"
+        );
+        // Only members of the rotation (or admins) cancel.
+        let err = world
+            .run(
+                &Caller::person(PersonId::new("dave"), []),
+                "oncall override cancel 2",
+            )
+            .expect_err("not a member");
+        assert!(
+            err.to_string()
+                .contains("dave is not a member of rotation ci"),
+            "{err}"
+        );
+        assert!(
+            world
+                .run(&carol(), "oncall override cancel 9")
+                .expect_err("unknown")
+                .to_string()
+                .contains("override \"9\" is unknown")
+        );
+        // A coming one goes; a running one ends now, so alice is back on.
+        let out = world.ok(&carol(), "oncall override cancel 2");
+        assert!(out.reply.starts_with("override 2 (carol on ci from 2026-11-24 00:00 UTC until 2026-11-25 00:00 UTC) cancelled by carol"), "{}", out.reply);
+        assert_eq!(out.announce.len(), 1, "told in the rotation's channel");
+        let out = world.ok(&root(), "oncall override cancel 1");
+        assert!(out.reply.contains(") ended now by root"), "{}", out.reply);
+        let r = &world.settings.rotations[0];
+        assert_eq!(
+            on_shift(r, &world.state.duty, noon()),
+            Some(PersonId::new("alice"))
+        );
+        // Who was on before the cancel stays as it was.
+        assert_eq!(
+            on_shift(r, &world.state.duty, noon() - Duration::minutes(30)),
+            Some(PersonId::new("bob"))
+        );
+        assert!(
+            world
+                .run(&root(), "oncall override cancel 1")
+                .expect_err("over")
+                .to_string()
+                .contains("override 1 is over")
+        );
+        assert_eq!(
+            world.ok(&guest(), "oncall override list").reply,
+            "no overrides are running or coming"
+        );
+        // `override` alone still shows its usage, with the new verbs.
+        let words = crate::words::split("oncall override").expect("words");
+        let Ok(crate::Parsed::Help(text)) = crate::parse(&words, "!") else {
+            panic!("help for bare override")
+        };
+        assert!(text.contains("list") && text.contains("cancel"), "{text}");
+    }
+
+    #[test]
+    fn swaps_are_listed_and_withdrawn() {
+        let mut world = duty_world();
+        assert_eq!(
+            world.ok(&guest(), "oncall swap list").reply,
+            "no swaps are open or coming"
+        );
+        world.ok(&bob(), "oncall swap request ci 2026-11-23 dentist");
+        world.ok(
+            &Caller::person(PersonId::new("carol"), []),
+            "oncall swap request ci 2026-11-24",
+        );
+        world.ok(&alice(), "oncall swap take 2");
+        assert_eq!(
+            world.ok(&guest(), "oncall swap list ci").reply,
+            "swap 1: bob's ci shift 2026-11-23 09:00 UTC – 2026-11-24 09:00 UTC: dentist (open: !oncall swap take 1)\n\
+             swap 2: carol's ci shift 2026-11-24 09:00 UTC – 2026-11-25 09:00 UTC (taken by alice)"
+        );
+        let err = world
+            .run(&carol(), "oncall swap cancel 1")
+            .expect_err("not hers");
+        assert!(
+            err.to_string().contains("swap 1 was asked for by bob"),
+            "{err}"
+        );
+        let err = world
+            .run(&carol(), "oncall swap cancel 2")
+            .expect_err("taken");
+        assert!(
+            err.to_string()
+                .contains("swap 2 was already taken by alice"),
+            "{err}"
+        );
+        let out = world.ok(&bob(), "oncall swap cancel 1");
+        assert!(
+            out.reply.starts_with("bob withdrew swap 1"),
+            "{}",
+            out.reply
+        );
+        assert!(world.state.duty.swaps.iter().all(|s| s.id != 1));
+        let err = world.run(&alice(), "oncall swap take 1").expect_err("gone");
+        assert!(err.to_string().contains("swap \"1\" is unknown"), "{err}");
+    }
+
+    #[test]
+    fn handoff_digests_also_go_to_the_handoff_announce_channels() {
+        let mut world = duty_world();
+        world.job(&Job::Handoff {
+            rotation: "ci".into(),
+        }); // first sight
+        world.now = noon() + Duration::days(1);
+        let out = world.job(&Job::Handoff {
+            rotation: "ci".into(),
+        });
+        let kinds: Vec<&Audience> = out.announce.iter().map(|a| &a.to).collect();
+        assert!(
+            kinds.contains(&&Audience::Kind(AnnounceKind::Handoff)),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&&Audience::Channel("console:#ci".parse().expect("channel"))),
+            "{kinds:?}"
+        );
+        let asked = world.ok(&guest(), "oncall handoff");
+        assert!(
+            asked
+                .announce
+                .iter()
+                .any(|a| a.to == Audience::Kind(AnnounceKind::Handoff))
+        );
+    }
+
+    #[test]
+    fn bare_who_lists_every_area_and_who_covers_it() {
+        let mut world = duty_world();
+        world.now = noon();
+        assert_eq!(
+            world.ok(&guest(), "who").reply,
+            "ci: alice (on shift in ci)\nsecurity: carol"
+        );
+        assert_eq!(world.ok(&guest(), "who security").reply, "security: carol");
+        assert_eq!(
+            World::empty().ok(&guest(), "who").reply,
+            "no areas are configured ([liaisons] in the config, or role set)"
+        );
     }
 }

@@ -18,9 +18,11 @@ use crate::{AnnounceKind, Announcement, Audience, Context, Error, Outcome};
 /// Incident alerts, notices and the status log.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 #[command(
-    after_help = "examples:\n  !status alert CI is down, do not land\n  !status ok CI is back"
+    after_help = "examples:\n  !status\n  !status alert CI is down, do not land\n  !status ok CI is back"
 )]
 pub enum Status {
+    /// Show the current alert, if any (bare `status` does this too).
+    Show,
     /// Announce an incident and set it as the status channels' topic.
     Alert {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
@@ -46,6 +48,7 @@ pub enum Status {
 impl Status {
     pub fn permit(&self) -> Permit {
         match self {
+            Status::Show => Permit::Anyone,
             // Admins and whoever is on shift in any rotation.
             Status::Alert { .. }
             | Status::Notice { .. }
@@ -56,6 +59,7 @@ impl Status {
 
     pub fn verb(&self) -> &'static str {
         match self {
+            Status::Show => "show",
             Status::Alert { .. } => "alert",
             Status::Notice { .. } => "notice",
             Status::Log { .. } => "log",
@@ -120,7 +124,12 @@ impl StatusState {
             Change::Ok { .. } => {
                 self.alert = None;
                 for (channel, topic) in std::mem::take(&mut self.saved) {
-                    self.topics.insert(channel, topic);
+                    // An unknown topic stays unknown (the alert's is left).
+                    if topic.is_empty() {
+                        self.topics.remove(&channel);
+                    } else {
+                        self.topics.insert(channel, topic);
+                    }
                 }
             }
             Change::Notice { .. } | Change::Log { .. } => {}
@@ -143,6 +152,15 @@ fn topic(channel: &ChannelAddr, text: String) -> Announcement {
 pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcome, Error> {
     let join = |words: &[String]| words.join(" ");
     match cmd {
+        Status::Show => Ok(Outcome::reply(match &state.alert {
+            Some(alert) => format!(
+                "alert from {} since {}: {}",
+                alert.by,
+                format_instant(alert.since, ctx.settings.timezone),
+                alert.text
+            ),
+            None => "no alert".to_string(),
+        })),
         Status::Alert { text } => {
             let text = join(text);
             let channels = &ctx.settings.status_channels;
@@ -153,18 +171,21 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
                     (c.clone(), known.cloned().unwrap_or_default())
                 })
                 .collect();
+            // Topics first: they are the alert's lasting mark, and the
+            // message after them is delivered either way.
             let mut outcome = Outcome::reply(format!(
                 "alert posted to {} channel(s): {text}",
                 channels.len()
-            ))
-            .announce(Announcement::to(
-                AnnounceKind::Status,
-                format!("ALERT from {}: {text}", ctx.caller.name()),
             ));
             for channel in channels {
                 outcome = outcome.announce(topic(channel, alert_topic(&text)));
             }
-            Ok(outcome.change(crate::Change::Status(Change::Alert { text, saved })))
+            Ok(outcome
+                .announce(Announcement::to(
+                    AnnounceKind::Status,
+                    format!("ALERT from {}: {text}", ctx.caller.name()),
+                ))
+                .change(crate::Change::Status(Change::Alert { text, saved })))
         }
         Status::Notice { text } => {
             let text = join(text);
@@ -190,19 +211,89 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
             } else {
                 format!(": {text}")
             };
+            // A channel whose topic before the alert is unknown keeps the
+            // topic it has: clearing it could wipe a topic set by hand.
+            let (known, unknown): (Vec<_>, Vec<_>) = state
+                .saved
+                .iter()
+                .partition(|(_, original)| !original.is_empty());
+            let left = if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; the topic of {} was not known before the alert, so it was left as it is",
+                    unknown
+                        .iter()
+                        .map(|(c, _)| c.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
             let mut outcome = Outcome::reply(format!(
-                "alert from {} (since {}) is over; topics restored",
+                "alert from {} (since {}) is over; topics restored{left}",
                 alert.by,
                 format_instant(alert.since, ctx.settings.timezone)
-            ))
-            .announce(Announcement::to(
-                AnnounceKind::Status,
-                format!("OK from {}{said} (was: {})", ctx.caller.name(), alert.text),
             ));
-            for (channel, original) in &state.saved {
+            for (channel, original) in known {
                 outcome = outcome.announce(topic(channel, original.clone()));
             }
-            Ok(outcome.change(crate::Change::Status(Change::Ok { text })))
+            Ok(outcome
+                .announce(Announcement::to(
+                    AnnounceKind::Status,
+                    format!("OK from {}{said} (was: {})", ctx.caller.name(), alert.text),
+                ))
+                .change(crate::Change::Status(Change::Ok { text })))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::tests::{World, guest, root};
+    use crate::{Audience, ChannelAddr};
+
+    #[test]
+    fn bare_status_shows_the_alert_or_says_there_is_none() {
+        let mut world = World::empty();
+        for line in ["status", "status show", "STATUS"] {
+            assert_eq!(world.ok(&guest(), line).reply, "no alert", "{line:?}");
+        }
+        world.ok(&root(), "status alert CI is down");
+        assert_eq!(
+            world.ok(&guest(), "status").reply,
+            "alert from root since 2026-11-22 12:00 UTC: CI is down"
+        );
+        world.ok(&root(), "status ok");
+        assert_eq!(world.ok(&guest(), "status").reply, "no alert");
+    }
+
+    #[test]
+    fn ok_leaves_a_topic_it_never_knew_as_it_is() {
+        let mut world = World::empty();
+        let ops: ChannelAddr = "console:#ops".parse().expect("channel");
+        let dev: ChannelAddr = "console:#dev".parse().expect("channel");
+        world.settings.status_channels = vec![ops.clone(), dev.clone()];
+        world
+            .settings
+            .topics
+            .insert(ops.clone(), "ops topic".into());
+        world.ok(&root(), "status alert CI is down");
+        let out = world.ok(&root(), "status ok");
+        let topics: Vec<(&Audience, &str)> = out
+            .announce
+            .iter()
+            .filter(|a| matches!(a.to, Audience::Topic(_)))
+            .map(|a| (&a.to, a.text.as_str()))
+            .collect();
+        assert_eq!(topics, [(&Audience::Topic(ops), "ops topic")]);
+        assert!(
+            out.reply.ends_with(
+                "the topic of console:#dev was not known before the alert, so it was left as it is"
+            ),
+            "{}",
+            out.reply
+        );
+        // The next alert still finds no topic to restore for #dev.
+        assert!(!world.state.status.topics.contains_key(&dev));
     }
 }

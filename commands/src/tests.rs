@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, Utc};
 
 use crate::error::Need;
-use crate::oncall::{Oncall, Swap};
+use crate::oncall::{Oncall, OverrideCmd, Swap};
 use crate::status::Status as StatusCmd;
 use crate::tree::{Status, Tree};
 use crate::{
@@ -106,6 +106,7 @@ impl World {
             settings: &self.settings,
             history: &self.history,
             event_id: self.next_id(),
+            aliases: crate::mention::Aliases::none(),
         }
     }
 
@@ -296,7 +297,18 @@ fn every_verb_parses_to_its_command() {
             }),
         ),
         ("tree undo", tree(Tree::Undo { id: None })),
-        ("tree undo 42", tree(Tree::Undo { id: Some(42) })),
+        (
+            "tree undo 42",
+            tree(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::Entry(42)),
+            }),
+        ),
+        (
+            "tree undo list",
+            tree(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::List),
+            }),
+        ),
         (
             "tree log autoland",
             tree(Tree::Log {
@@ -318,8 +330,15 @@ fn every_verb_parses_to_its_command() {
                 count: 200,
             }),
         ),
-        ("ping", Parsed::Run(Command::Ping)),
-        ("PING", Parsed::Run(Command::Ping)),
+        ("ping", Parsed::Run(Command::Ping { words: vec![] })),
+        ("PING", Parsed::Run(Command::Ping { words: vec![] })),
+        // Whatever follows `ping` is ignored: `!ping anyone?` is a ping.
+        (
+            "ping anyone there? --now",
+            Parsed::Run(Command::Ping {
+                words: vec!["anyone".into(), "there?".into(), "--now".into()],
+            }),
+        ),
         ("whoami", Parsed::Run(Command::Whoami)),
         ("help", help(None, None)),
         ("help tree", help(Some("tree"), None)),
@@ -569,11 +588,11 @@ fn usage_errors_name_the_problem() {
         ),
         ("tree --bogus", &["unexpected argument '--bogus'"]),
         (
-            "ping x",
+            "whoami x",
             &[
                 "unexpected argument 'x'",
-                "usage: !ping",
-                "for more, try !ping --help",
+                "usage: !whoami",
+                "for more, try !whoami --help",
             ],
         ),
         (
@@ -650,7 +669,7 @@ fn every_variant() -> Vec<(Command, Permit)> {
             },
             Permit::Anyone,
         ),
-        (Command::Ping, Permit::Anyone),
+        (Command::Ping { words: vec![] }, Permit::Anyone),
         (Command::Whoami, Permit::Anyone),
         (
             Command::Oncall(Oncall::Who { rotation: None }),
@@ -668,12 +687,28 @@ fn every_variant() -> Vec<(Command, Permit)> {
             Permit::Anyone,
         ),
         (
-            Command::Oncall(Oncall::Override {
+            Command::Oncall(Oncall::Override(OverrideCmd::Set {
                 rotation: "ci".into(),
                 person: "bob".into(),
                 from: "10:00".into(),
                 until: "11:00".into(),
-            }),
+            })),
+            Permit::Identified,
+        ),
+        (
+            Command::Oncall(Oncall::Override(OverrideCmd::List { rotation: None })),
+            Permit::Anyone,
+        ),
+        (
+            Command::Oncall(Oncall::Override(OverrideCmd::Cancel { id: 1 })),
+            Permit::Identified,
+        ),
+        (
+            Command::Oncall(Oncall::Swap(Swap::List { rotation: None })),
+            Permit::Anyone,
+        ),
+        (
+            Command::Oncall(Oncall::Swap(Swap::Cancel { id: 1 })),
             Permit::Identified,
         ),
         (
@@ -690,10 +725,11 @@ fn every_variant() -> Vec<(Command, Permit)> {
         ),
         (
             Command::Who(crate::liaison::Who {
-                area: "security".into(),
+                area: Some("security".into()),
             }),
             Permit::Anyone,
         ),
+        (Command::Status(StatusCmd::Show), Permit::Anyone),
         (
             Command::Meeting(crate::meeting::Meeting::Start {
                 name: vec!["sync".into()],
@@ -814,6 +850,12 @@ fn every_variant() -> Vec<(Command, Permit)> {
             sheriff,
         ),
         (t(Tree::Undo { id: None }), sheriff),
+        (
+            t(Tree::Undo {
+                id: Some(crate::tree::UndoTarget::List),
+            }),
+            Permit::Anyone,
+        ),
     ]
 }
 
@@ -834,11 +876,12 @@ fn every_variant_has_the_permit_the_spec_gives() {
     }
     // The table covers every command the grammar has, so a new verb cannot
     // slip in without its permit being checked here.
-    // `train blocker add|remove` is one verb of the grammar.
+    // `train blocker add|remove` is one verb of the grammar, and so is
+    // `tree undo [ID|list]`.
     let mut names: Vec<String> = table
         .iter()
         .map(|(c, _)| c.name().replace("blocker add", "blocker"))
-        .filter(|n| n != "train blocker remove")
+        .filter(|n| n != "train blocker remove" && n != "tree undo list")
         .collect();
     let mut grammar: Vec<String> = Vec::new();
     for (family, _) in crate::help::families() {
@@ -846,21 +889,29 @@ fn every_variant_has_the_permit_the_spec_gives() {
         if verbs.is_empty() {
             grammar.push(family);
         } else {
-            let aliases = ["show"];
+            // Aliases: `tree show` of `tree status`, `window unjoin` of
+            // `window leave`.
             grammar.extend(
                 verbs
                     .iter()
-                    .filter(|v| !aliases.contains(&v.as_str()))
+                    .filter(|v| {
+                        !matches!(
+                            (family.as_str(), v.as_str()),
+                            ("tree", "show") | ("window", "unjoin")
+                        )
+                    })
                     .map(|v| format!("{family} {v}")),
             );
         }
     }
-    // Nested verbs (`oncall swap request|take`) are listed by their full name.
-    grammar.retain(|g| g != "oncall swap");
-    grammar.extend([
-        "oncall swap request".to_string(),
-        "oncall swap take".to_string(),
-    ]);
+    // Nested verbs (`oncall swap request|take|…`) are listed by their full name.
+    grammar.retain(|g| g != "oncall swap" && g != "oncall override");
+    for verb in ["request", "take", "list", "cancel"] {
+        grammar.push(format!("oncall swap {verb}"));
+    }
+    for verb in ["set", "list", "cancel"] {
+        grammar.push(format!("oncall override {verb}"));
+    }
     names.sort();
     grammar.sort();
     assert_eq!(names, grammar);
@@ -985,6 +1036,13 @@ fn anyone_may_read() {
 fn ping_replies_pong() {
     let world = World::empty();
     assert_eq!(world.try_line(&guest(), "ping"), Ok(Outcome::reply("pong")));
+    for line in ["ping anything", "ping are you there?", "ping -v"] {
+        assert_eq!(
+            world.try_line(&guest(), line),
+            Ok(Outcome::reply("pong")),
+            "{line:?}"
+        );
+    }
 }
 
 #[test]

@@ -56,10 +56,15 @@ pub enum Train {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         reason: Vec<String>,
     },
-    /// Lift the hold (blockers stay open until removed).
-    #[command(after_help = "example:\n  !train resume fix deployed")]
+    /// Lift the hold (blockers stay open until removed, or `--clear` the hold's own).
+    #[command(
+        after_help = "examples:\n  !train resume fix deployed\n  !train resume --clear fix deployed"
+    )]
     Resume {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        /// Also remove the blockers the hold added (after a resume: those still open).
+        #[arg(long)]
+        clear: bool,
+        #[arg(trailing_var_arg = true)]
         reason: Vec<String>,
     },
     /// Add or remove a blocker task of the running train.
@@ -174,6 +179,10 @@ pub struct TrainRun {
     pub conductor: String,
     pub started: DateTime<Utc>,
     pub hold: Option<Hold>,
+    /// The task ids of the latest hold, kept after it is lifted, for
+    /// `train resume --clear`.
+    #[serde(default)]
+    pub last_hold: Vec<String>,
     /// Open blockers by task id.
     pub blockers: BTreeMap<String, Blocker>,
     pub timeline: Vec<Step>,
@@ -218,6 +227,7 @@ impl Trains {
                 conductor: by.clone(),
                 started: at,
                 hold: None,
+                last_hold: Vec::new(),
                 blockers: BTreeMap::new(),
                 timeline: vec![Step {
                     at,
@@ -252,6 +262,7 @@ impl Trains {
                         });
                 }
                 train.state = TrainState::Held;
+                train.last_hold = tasks.iter().map(|t| t.id.clone()).collect();
                 train.hold = Some(Hold {
                     tasks: tasks.clone(),
                     reason: reason.clone(),
@@ -460,30 +471,77 @@ pub fn handle(cmd: &Train, ctx: &Context, trains: &Trains) -> Result<Outcome, Er
                     format!("{me} {text}"),
                 )))
         }
-        Train::Resume { reason } => {
+        Train::Resume { clear, reason } => {
             let train = running(trains, ctx)?;
-            if train.hold.is_none() {
+            let held = train.hold.is_some();
+            // The hold's own tasks still open as blockers.
+            let own: Vec<String> = train
+                .blockers
+                .keys()
+                .filter(|k| train.last_hold.contains(k))
+                .cloned()
+                .collect();
+            let clearable = *clear && !own.is_empty();
+            if !held && !clearable {
                 return Err(Error::conflict(format!(
-                    "train {} is not held",
-                    train.version
+                    "train {} is not held{}",
+                    train.version,
+                    if *clear {
+                        " and no blocker of its last hold is open"
+                    } else {
+                        ""
+                    }
                 )));
             }
             let reason = reason.join(" ");
-            let mut text = with_reason(&format!("resumed train {}", train.version), &reason);
-            let open: Vec<&str> = train.blockers.keys().map(String::as_str).collect();
-            if !open.is_empty() {
+            let mut changes = Vec::new();
+            let mut text = if held {
+                changes.push(Change::Resume {
+                    reason: reason.clone(),
+                });
+                with_reason(&format!("resumed train {}", train.version), &reason)
+            } else {
+                with_reason(&format!("cleared train {}", train.version), &reason)
+            };
+            if *clear {
+                for task in &own {
+                    changes.push(Change::BlockerRemove {
+                        task: task.clone(),
+                        reason: reason.clone(),
+                    });
+                }
+                if !own.is_empty() {
+                    text.push_str(&format!(" and removed blockers {}", own.join(", ")));
+                }
+            }
+            let open: Vec<&str> = train
+                .blockers
+                .keys()
+                .filter(|k| !(*clear && own.contains(k)))
+                .map(String::as_str)
+                .collect();
+            if !open.is_empty() && !*clear && open.iter().all(|k| own.iter().any(|o| o == k)) {
+                text.push_str(&format!(
+                    " (blockers still open: {}, the hold's own; close them in one go with {}train resume --clear)",
+                    open.join(", "),
+                    ctx.settings.prefix
+                ));
+            } else if !open.is_empty() {
                 text.push_str(&format!(
                     " (blockers still open: {}; remove them with {}train blocker remove TASK)",
                     open.join(", "),
                     ctx.settings.prefix
                 ));
             }
-            Ok(Outcome::reply(text.clone())
-                .change(crate::Change::Train(Change::Resume { reason }))
-                .announce(Announcement::to(
-                    AnnounceKind::Train,
-                    format!("{me} {text}"),
-                )))
+            let outcome = changes
+                .into_iter()
+                .fold(Outcome::reply(text.clone()), |o, c| {
+                    o.change(crate::Change::Train(c))
+                });
+            Ok(outcome.announce(Announcement::to(
+                AnnounceKind::Train,
+                format!("{me} {text}"),
+            )))
         }
         Train::Blocker {
             action,
@@ -643,7 +701,10 @@ pub(crate) mod tests {
                 Permit::AnyRole(HOLDERS),
             ),
             (
-                t(Train::Resume { reason: vec![] }),
+                t(Train::Resume {
+                    clear: false,
+                    reason: vec![],
+                }),
                 Permit::AnyRole(HOLDERS),
             ),
             (t(blocker(BlockerAction::Add)), Permit::Identified),
@@ -735,6 +796,38 @@ pub(crate) mod tests {
             w.ok(&dave(), "train promote").reply,
             "promoted train 1.0 to group1"
         );
+    }
+
+    #[test]
+    fn resume_offers_and_clear_closes_the_holds_own_blockers() {
+        let mut w = World::empty();
+        w.ok(&dave(), "train start 1.0");
+        w.ok(&erin(), "train hold T1,T2 login broken");
+        let o = w.ok(&dave(), "train resume fixed");
+        assert_eq!(
+            o.reply,
+            "resumed train 1.0: fixed (blockers still open: T1, T2, the hold's own; close them in one go with !train resume --clear)"
+        );
+        let o = w.ok(&dave(), "train resume --clear");
+        assert_eq!(o.reply, "cleared train 1.0 and removed blockers T1, T2");
+        assert!(current(&w).blockers.is_empty());
+        assert_eq!(
+            w.run(&dave(), "train resume --clear")
+                .expect_err("nothing left")
+                .to_string(),
+            "train 1.0 is not held and no blocker of its last hold is open"
+        );
+        // Held again with another blocker open: --clear takes only the hold's own.
+        w.ok(&bob(), "train blocker add T9 search empty");
+        w.ok(&erin(), "train hold T3 again");
+        let o = w.ok(&dave(), "train resume --clear fixed");
+        assert_eq!(
+            o.reply,
+            "resumed train 1.0: fixed and removed blockers T3 (blockers still open: T9; remove them with !train blocker remove TASK)"
+        );
+        assert_eq!(o.changes.len(), 2, "one event");
+        assert_eq!(current(&w).state, TrainState::Rolling);
+        assert_eq!(current(&w).blockers.keys().collect::<Vec<_>>(), ["T9"]);
     }
 
     #[test]

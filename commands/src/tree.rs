@@ -71,11 +71,11 @@ pub enum Tree {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         text: Vec<String>,
     },
-    /// Restore the trees of an undo entry (the latest by default), if nothing changed them since.
-    #[command(after_help = "example:\n  !tree undo\n  !tree undo 42")]
+    /// Restore an undo entry's trees (the latest by default) if unchanged since; `list` shows the stack.
+    #[command(after_help = "examples:\n  !tree undo\n  !tree undo 42\n  !tree undo list")]
     Undo {
-        /// The undo entry's id, as given when the change was made.
-        id: Option<u64>,
+        /// The undo entry's id, as given when the change was made, or `list`.
+        id: Option<UndoTarget>,
     },
     /// Show a tree's history, newest first.
     #[command(after_help = "example:\n  !tree log autoland 5")]
@@ -87,10 +87,35 @@ pub enum Tree {
     },
 }
 
+/// What `tree undo` was given: an entry to undo, or `list`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// Show the undo stack, newest first (what `GET /stack` serves).
+    List,
+    Entry(u64),
+}
+
+impl std::str::FromStr for UndoTarget {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("list") {
+            return Ok(Self::List);
+        }
+        s.parse::<u64>()
+            .map(Self::Entry)
+            .map_err(|_| "an undo entry's id (a number) or `list`".to_string())
+    }
+}
+
 impl Tree {
     pub fn permit(&self) -> Permit {
         match self {
-            Tree::Status { .. } | Tree::Log { .. } => Permit::Anyone,
+            Tree::Status { .. }
+            | Tree::Log { .. }
+            | Tree::Undo {
+                id: Some(UndoTarget::List),
+            } => Permit::Anyone,
             Tree::Close { .. }
             | Tree::Open { .. }
             | Tree::Approval { .. }
@@ -106,6 +131,9 @@ impl Tree {
             Tree::Open { .. } => "open",
             Tree::Approval { .. } => "approval",
             Tree::Motd { .. } => "motd",
+            Tree::Undo {
+                id: Some(UndoTarget::List),
+            } => "undo list",
             Tree::Undo { .. } => "undo",
             Tree::Log { .. } => "log",
         }
@@ -560,7 +588,17 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
                     .change(crate::Change::Tree(Change::Motd { tree: name, text })),
             )
         }
-        Tree::Undo { id } => undo(ctx, trees, *id),
+        Tree::Undo {
+            id: Some(UndoTarget::List),
+        } => Ok(Outcome::reply(undo_stack(ctx, trees))),
+        Tree::Undo { id } => undo(
+            ctx,
+            trees,
+            id.map(|t| match t {
+                UndoTarget::Entry(id) => id,
+                UndoTarget::List => unreachable!("listing is matched above"),
+            }),
+        ),
         Tree::Log { tree, count } => {
             let name = single(trees, tree)?;
             let entries = log(ctx.history, Some(&name), usize::from(*count));
@@ -717,6 +755,38 @@ pub(crate) fn set_named(
             cause: Cause::Command,
         }))
         .announce(Announcement::to(AnnounceKind::Trees, announce)))
+}
+
+/// The undo stack, newest first, one entry a line.
+fn undo_stack(ctx: &Context, trees: &Trees) -> String {
+    if trees.stack.is_empty() {
+        return "the undo stack is empty".to_string();
+    }
+    let lines: Vec<String> = trees
+        .stack
+        .iter()
+        .rev()
+        .map(|e| {
+            let names: Vec<&str> = e.edits.iter().map(|x| x.tree.as_str()).collect();
+            let after = e
+                .edits
+                .first()
+                .map(|x| format!(" → {}", x.after.describe()))
+                .unwrap_or_default();
+            format!(
+                "#{} {} {}: {}{after}",
+                e.id,
+                format_instant(e.when, ctx.settings.timezone),
+                e.who,
+                names.join(", ")
+            )
+        })
+        .collect();
+    format!(
+        "undo stack, newest first ({}tree undo ID restores one):\n{}",
+        ctx.settings.prefix,
+        lines.join("\n")
+    )
 }
 
 pub(crate) fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outcome, Error> {
@@ -904,7 +974,7 @@ pub fn log(history: &dyn History, tree: Option<&TreeName>, limit: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tests::{TREES, World, alice, bob, carol, noon};
+    use crate::tests::{TREES, World, alice, bob, carol, guest, noon};
     use crate::{Audience, Job};
 
     fn at(hhmm: &str) -> DateTime<Utc> {
@@ -1524,6 +1594,33 @@ mod tests {
             (Status::Open, "fixed by backout")
         );
         assert_eq!(world.state.trees.stack.len(), 2);
+    }
+
+    #[test]
+    fn undo_list_shows_the_stack_newest_first_to_anyone() {
+        let mut world = World::with_trees(TREES);
+        assert_eq!(
+            world.ok(&guest(), "tree undo list").reply,
+            "the undo stack is empty"
+        );
+        let first = world.next_id();
+        world.ok(&alice(), "tree close autoland,try builds failing #infra");
+        world.advance(Duration::minutes(5));
+        let second = world.next_id();
+        world.ok(&carol(), "tree open try");
+        let outcome = world.ok(&guest(), "tree undo LIST");
+        assert!(outcome.changes.is_empty() && outcome.announce.is_empty());
+        assert_eq!(
+            outcome.reply,
+            format!(
+                "undo stack, newest first (!tree undo ID restores one):\n\
+                 #{second} 2026-11-22 12:05 UTC carol: try → open\n\
+                 #{first} 2026-11-22 12:00 UTC alice: autoland, try → closed (\"builds failing\") [infra]"
+            )
+        );
+        let words = crate::words::split("tree undo last").expect("words");
+        let err = crate::parse(&words, "!").expect_err("neither an id nor list");
+        assert!(err.to_string().contains("invalid value 'last'"), "{err}");
     }
 
     #[test]

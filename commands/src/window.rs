@@ -31,6 +31,9 @@ const MAX_LISTED: usize = 20;
 /// How many closed sessions the state keeps.
 pub const PAST_LIMIT: usize = 50;
 
+/// How long before an open window's end its channels are warned.
+pub const WARN_BEFORE: i64 = 5;
+
 /// A recurring window from config.
 #[derive(Debug, Clone)]
 pub struct WindowDef {
@@ -92,10 +95,20 @@ pub enum Window {
         /// The task it fixes, e.g. T123.
         task: Option<String>,
     },
+    /// Take a queued patch back out (yours; a deployer may take out any).
+    #[command(
+        visible_alias = "unjoin",
+        after_help = "examples:\n  !window leave backport https://gerrit.example.org/r/c/ops/+/1234\n  !window leave backport #3"
+    )]
+    Leave {
+        window: String,
+        /// The change as queued, or the patch number (`#3`).
+        change: String,
+    },
     /// Open a window now (its scheduled start opens it too).
     #[command(after_help = "example:\n  !window start backport")]
     Start { window: String },
-    /// Close the open window and post what was logged during it.
+    /// Close the open window and post what was logged (it closes itself at its end).
     #[command(after_help = "example:\n  !window done")]
     Done { window: Option<String> },
     /// Add a one-off window (admin).
@@ -106,7 +119,7 @@ pub enum Window {
         name: String,
         start: String,
         duration: String,
-        /// Deployers (people).
+        /// Deployers: config names or mentions (<@id>, @user:server, a logged-in IRC nick).
         deployers: Vec<String>,
     },
 }
@@ -115,7 +128,7 @@ impl Window {
     pub fn permit(&self) -> Permit {
         match self {
             Window::List { .. } => Permit::Anyone,
-            Window::Join { .. } => Permit::Identified,
+            Window::Join { .. } | Window::Leave { .. } => Permit::Identified,
             Window::Start { .. } | Window::Done { .. } => Permit::Role(Role::Deployer),
             Window::Add { .. } => Permit::Role(Role::Admin),
         }
@@ -125,6 +138,7 @@ impl Window {
         match self {
             Window::List { .. } => "list",
             Window::Join { .. } => "join",
+            Window::Leave { .. } => "leave",
             Window::Start { .. } => "start",
             Window::Done { .. } => "done",
             Window::Add { .. } => "add",
@@ -165,6 +179,13 @@ pub struct Session {
     pub by: String,
     /// The event that opened it; log entries point here.
     pub session: EventId,
+    /// When it closes itself if nobody says `window done` (none for a
+    /// session opened before windows closed themselves).
+    #[serde(default)]
+    pub end: Option<DateTime<Utc>>,
+    /// Whether the warning before `end` went out.
+    #[serde(default)]
+    pub warned: bool,
     pub ended: Option<DateTime<Utc>>,
     pub entries: usize,
 }
@@ -184,9 +205,21 @@ pub enum Change {
         change: String,
         task: Option<TaskRef>,
     },
+    /// A queued patch taken back out.
+    Leave {
+        window: String,
+        id: u64,
+    },
     Open {
         window: String,
         occurrence: Option<DateTime<Utc>>,
+        /// When it closes itself.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<DateTime<Utc>>,
+    },
+    /// The open window's channels were warned of its end.
+    Warned {
+        window: String,
     },
     Close {
         window: String,
@@ -249,16 +282,30 @@ impl Windows {
                     });
                 }
             }
-            Change::Open { window, occurrence } => {
+            Change::Leave { window, id } => {
+                self.queue.retain(|p| !(p.window == *window && p.id == *id));
+            }
+            Change::Open {
+                window,
+                occurrence,
+                end,
+            } => {
                 self.active = Some(Session {
                     window: window.clone(),
                     occurrence: *occurrence,
                     started: event.at,
                     by: event.actor.name().to_string(),
                     session: event.id,
+                    end: *end,
+                    warned: false,
                     ended: None,
                     entries: 0,
                 });
+            }
+            Change::Warned { window } => {
+                if let Some(a) = self.active.as_mut().filter(|a| a.window == *window) {
+                    a.warned = true;
+                }
             }
             Change::Close { window, entries } => {
                 if let Some(mut s) = self.active.take() {
@@ -284,9 +331,11 @@ impl Windows {
         }
     }
 
-    /// A one-off window's start announcement, once.
+    /// A one-off window's start announcement, once; the open window's
+    /// warning before its end and its closing at the end.
     pub fn timers(&self) -> Vec<(DateTime<Utc>, crate::Job)> {
-        self.adhoc
+        let mut timers: Vec<(DateTime<Utc>, crate::Job)> = self
+            .adhoc
             .values()
             .filter(|a| !a.announced)
             .map(|a| {
@@ -297,7 +346,27 @@ impl Windows {
                     },
                 )
             })
-            .collect()
+            .collect();
+        if let Some(a) = &self.active
+            && let Some(end) = a.end
+        {
+            let warn = end - Duration::minutes(WARN_BEFORE);
+            if !a.warned && warn > a.started {
+                timers.push((
+                    warn,
+                    crate::Job::WindowWarn {
+                        window: a.window.clone(),
+                    },
+                ));
+            }
+            timers.push((
+                end,
+                crate::Job::WindowEnd {
+                    window: a.window.clone(),
+                },
+            ));
+        }
+        timers
     }
 }
 
@@ -382,6 +451,48 @@ fn next_occurrence(ctx: &Context, windows: &Windows, name: &str) -> Option<Upcom
     )
     .into_iter()
     .find(|u| u.name == name)
+}
+
+/// The caller, also holding the `deployer` role when the window a `window
+/// start` or `window done` is about lists them among its deployers: a
+/// window's own deployers run it without the static role.
+pub fn as_window_deployer(
+    command: &Window,
+    caller: &crate::Caller,
+    ctx: &Context,
+    windows: &Windows,
+) -> crate::Caller {
+    let target = match command {
+        Window::Start { window } => Some(window.as_str()),
+        Window::Done { window } => window
+            .as_deref()
+            .or(windows.active.as_ref().map(|a| a.window.as_str())),
+        _ => None,
+    };
+    let listed = target
+        .and_then(|t| shape(ctx, windows, t))
+        .is_some_and(|(deployers, _)| {
+            caller
+                .person
+                .as_ref()
+                .is_some_and(|p| deployers.contains(p))
+        });
+    let mut caller = caller.clone();
+    if listed {
+        caller.roles.insert(Role::Deployer);
+    }
+    caller
+}
+
+/// A window's deployers and how long it lasts, recurring or one-off.
+fn shape(ctx: &Context, windows: &Windows, name: &str) -> Option<(Vec<PersonId>, Duration)> {
+    match ctx.settings.windows.iter().find(|d| d.name == name) {
+        Some(d) => Some((d.deployers.clone(), d.duration)),
+        None => windows
+            .adhoc
+            .get(name)
+            .map(|a| (a.deployers.clone(), a.duration)),
+    }
 }
 
 fn people(list: &[PersonId]) -> String {
@@ -546,6 +657,50 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                 })),
             )
         }
+        Window::Leave { window, change } => {
+            if !known(ctx, windows, window) {
+                return Err(unknown(ctx, windows, window));
+            }
+            let number = change.strip_prefix('#').and_then(|n| n.parse::<u64>().ok());
+            let found = windows
+                .queue
+                .iter()
+                .filter(|p| p.window == *window)
+                .find(|p| p.change == *change || number == Some(p.id));
+            let Some(patch) = found else {
+                let queued: Vec<String> = windows
+                    .queue
+                    .iter()
+                    .filter(|p| p.window == *window)
+                    .map(patch_line)
+                    .collect();
+                return Err(Error::not_found(format!(
+                    "change \"{change}\" is not queued for {window}; queued: {}",
+                    if queued.is_empty() {
+                        "none".to_string()
+                    } else {
+                        queued.join(", ")
+                    }
+                )));
+            };
+            let mine = ctx.caller.person.as_ref() == Some(&patch.owner);
+            if !mine && !ctx.caller.has(Role::Deployer) {
+                return Err(Error::conflict(format!(
+                    "#{} {} was queued by {}; only they or a deployer may take it out",
+                    patch.id, patch.change, patch.owner
+                )));
+            }
+            Ok(Outcome::reply(format!(
+                "took #{} {} out of {window} at {}",
+                patch.id,
+                patch.change,
+                format_instant(patch.occurrence, tz)
+            ))
+            .change(crate::Change::Window(Change::Leave {
+                window: window.clone(),
+                id: patch.id,
+            })))
+        }
         Window::Start { window } => {
             if !known(ctx, windows, window) {
                 return Err(unknown(ctx, windows, window));
@@ -559,17 +714,24 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     ctx.settings.prefix
                 )));
             }
-            // The occurrence in progress or starting within the hour.
-            let occurrence = next_occurrence(ctx, windows, window)
-                .filter(|u| u.start <= ctx.now + Duration::hours(1))
-                .map(|u| u.start);
+            // The occurrence in progress or starting within the hour; it
+            // closes itself at that occurrence's end, or one duration from
+            // now when none is that near.
+            let near = next_occurrence(ctx, windows, window)
+                .filter(|u| u.start <= ctx.now + Duration::hours(1));
+            let end = match &near {
+                Some(u) => Some(u.end),
+                None => shape(ctx, windows, window).map(|(_, d)| ctx.now + d),
+            };
             let text = format!("{} opened the {window} window", ctx.caller.name());
             let outcome = Outcome::reply(format!(
-                "opened the {window} window; !log entries now belong to it"
+                "opened the {window} window; {}log entries now belong to it",
+                ctx.settings.prefix
             ))
             .change(crate::Change::Window(Change::Open {
                 window: window.clone(),
-                occurrence,
+                occurrence: near.map(|u| u.start),
+                end,
             }));
             Ok(to_all(outcome, &audiences(ctx, window), &text))
         }
@@ -585,33 +747,13 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     active.window
                 )));
             }
-            let filter = crate::log::Filter {
-                session: Some(active.session),
-                ..Default::default()
-            };
-            let mut entries = crate::log::entries(ctx.history, &filter, usize::MAX);
-            entries.reverse();
-            let mut text = format!(
-                "{} closed the {} window after {}; ",
+            let lead = format!(
+                "{} closed the {} window after {}",
                 ctx.caller.name(),
                 active.window,
                 format_duration(ctx.now - active.started)
             );
-            if entries.is_empty() {
-                text.push_str("nothing was logged during it");
-            } else {
-                text.push_str(&format!("logged during it ({}):", entries.len()));
-                for e in &entries {
-                    text.push('\n');
-                    text.push_str(&crate::log::line(e, ctx));
-                }
-            }
-            let outcome =
-                Outcome::reply(text.clone()).change(crate::Change::Window(Change::Close {
-                    window: active.window.clone(),
-                    entries: entries.len(),
-                }));
-            Ok(to_all(outcome, &audiences(ctx, &active.window), &text))
+            Ok(close(ctx, active, &lead))
         }
         Window::Add {
             name,
@@ -634,7 +776,32 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
             }
             let start = parse_until(start, ctx.now, tz)?;
             let duration = parse_duration(duration)?;
-            let deployers: Vec<PersonId> = deployers.iter().map(PersonId::new).collect();
+            // Each deployer by config name or a native mention; every
+            // unknown one is named at once.
+            let mut strangers: Vec<String> = Vec::new();
+            let deployers: Vec<PersonId> = deployers
+                .iter()
+                .filter_map(|d| match crate::mention::person(ctx, d) {
+                    Ok(p) => Some(p),
+                    Err(_) => {
+                        strangers.push(format!("\"{}\"", d.trim_start_matches('@')));
+                        None
+                    }
+                })
+                .collect();
+            if !strangers.is_empty() {
+                let known: Vec<&str> = ctx.settings.people.iter().map(PersonId::as_str).collect();
+                return Err(Error::not_found(format!(
+                    "{} {} unknown (deployers must be configured people); people are: {}",
+                    strangers.join(", "),
+                    if strangers.len() == 1 { "is" } else { "are" },
+                    if known.is_empty() {
+                        "none configured".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
             let reply = format!(
                 "added window {name} at {} for {}; deployers: {}",
                 format_instant(start, tz),
@@ -654,6 +821,32 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                 )))
         }
     }
+}
+
+/// Closes the open window: the reply and the post to its channels are
+/// `lead` followed by every entry logged during it.
+fn close(ctx: &Context, active: &Session, lead: &str) -> Outcome {
+    let filter = crate::log::Filter {
+        session: Some(active.session),
+        ..Default::default()
+    };
+    let mut entries = crate::log::entries(ctx.history, &filter, usize::MAX);
+    entries.reverse();
+    let mut text = format!("{lead}; ");
+    if entries.is_empty() {
+        text.push_str("nothing was logged during it");
+    } else {
+        text.push_str(&format!("logged during it ({}):", entries.len()));
+        for e in &entries {
+            text.push('\n');
+            text.push_str(&crate::log::line(e, ctx));
+        }
+    }
+    let outcome = Outcome::reply(text.clone()).change(crate::Change::Window(Change::Close {
+        window: active.window.clone(),
+        entries: entries.len(),
+    }));
+    to_all(outcome, &audiences(ctx, &active.window), &text)
 }
 
 fn local_day(t: DateTime<Utc>, tz: Tz) -> &'static str {
@@ -689,7 +882,7 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
     let mut first = format!(
         "deploy window {name} starts now, until {}; deployers: {}",
         format_instant(end, tz),
-        people(&deployers)
+        crate::mention::ping_all(&deployers)
     );
     if patches.is_empty() {
         first.push_str("; no patches queued");
@@ -705,11 +898,7 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
         let list: Vec<String> = patches.iter().map(|p| patch_line(p)).collect();
         let second = format!(
             "{}: your patches are up in {name} now, please be around: {}",
-            owners
-                .iter()
-                .map(|o| o.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            crate::mention::ping_all(owners.iter().copied()),
             list.join(", ")
         );
         outcome = to_all(outcome, &audiences, &second);
@@ -732,14 +921,60 @@ pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<
         outcome = outcome.change(crate::Change::Window(Change::Open {
             window: name.to_string(),
             occurrence: Some(occurrence),
+            end: Some(end),
         }));
     }
     outcome
 }
 
-/// A one-off window's start, once.
+/// A one-off window's start, once; the open window's warning before its
+/// end and its closing at the end (each re-checked against the state, so a
+/// `window done` in between, or a restart, never repeats one).
 pub fn run_job(job: &crate::Job, ctx: &Context, windows: &Windows) -> Outcome {
+    let open = |window: &str| {
+        windows
+            .active
+            .as_ref()
+            .filter(|a| a.window == window)
+            .and_then(|a| a.end.map(|end| (a, end)))
+    };
     match job {
+        crate::Job::WindowWarn { window } => match open(window) {
+            // Missed while the bot was down past the end: the closing says it all.
+            Some((a, end)) if !a.warned && ctx.now < end => {
+                let deployers = shape(ctx, windows, window)
+                    .map(|(d, _)| d)
+                    .unwrap_or_default();
+                let to = if deployers.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", people(&deployers))
+                };
+                let text = format!(
+                    "{to}the {window} deploy window ends in {} (at {}) and then closes itself; say {}window done when you are finished",
+                    format_duration(end - ctx.now),
+                    format_instant(end, ctx.settings.timezone),
+                    ctx.settings.prefix
+                );
+                to_all(Outcome::default(), &audiences(ctx, window), &text).change(
+                    crate::Change::Window(Change::Warned {
+                        window: window.clone(),
+                    }),
+                )
+            }
+            _ => Outcome::default(),
+        },
+        crate::Job::WindowEnd { window } => match open(window) {
+            Some((a, end)) if end <= ctx.now => {
+                let lead = format!(
+                    "the {window} window closed itself at its end ({}) after {}",
+                    format_instant(end, ctx.settings.timezone),
+                    format_duration(end - a.started)
+                );
+                close(ctx, a, &lead)
+            }
+            _ => Outcome::default(),
+        },
         crate::Job::WindowStart { window } => match windows.adhoc.get(window) {
             Some(a) if !a.announced && a.start <= ctx.now => {
                 let mut outcome = Outcome::default();
@@ -776,6 +1011,13 @@ pub(crate) mod tests {
                     window: "backport".into(),
                     change: "1".into(),
                     task: None,
+                }),
+                Permit::Identified,
+            ),
+            (
+                w(Window::Leave {
+                    window: "backport".into(),
+                    change: "1".into(),
                 }),
                 Permit::Identified,
             ),
@@ -817,6 +1059,7 @@ pub(crate) mod tests {
     fn world() -> World {
         let mut w = World::empty();
         w.settings.windows = vec![backport()];
+        w.settings.people = ["bob", "erin", "root"].map(PersonId::new).to_vec();
         // Monday 2026-11-23 12:00 UTC.
         w.now = "2026-11-23T12:00:00Z".parse().expect("instant");
         w
@@ -853,7 +1096,11 @@ pub(crate) mod tests {
             "backport",
             w.now,
         );
-        let texts: Vec<&str> = o.announce.iter().map(|a| a.text.as_str()).collect();
+        let texts: Vec<String> = o
+            .announce
+            .iter()
+            .map(|a| crate::mention::plain(&a.text))
+            .collect();
         assert_eq!(
             texts,
             [
@@ -863,6 +1110,14 @@ pub(crate) mod tests {
             ]
         );
         assert_eq!(o.announce[2].to, Audience::Person(PersonId::new("bob")));
+        // The channel messages ping the deployers and the patch owners; the
+        // DM is for bob alone and pings nobody else.
+        let pinged: Vec<Vec<String>> = o
+            .announce
+            .iter()
+            .map(|a| crate::mention::people(&a.text))
+            .collect();
+        assert_eq!(pinged, [vec!["erin"], vec!["bob"], vec![]]);
         w.commit(crate::Actor::scheduler("window:backport"), o.changes);
         let session = w.state.windows.active.as_ref().expect("open").session;
         w.ok(&erin(), "log synced T5");
@@ -920,6 +1175,16 @@ pub(crate) mod tests {
                 "window add backport 16:00 1h",
                 "window \"backport\" already exists",
             ),
+            (
+                root(),
+                "window add hot 16:00 1h erin zed @yan",
+                "\"zed\", \"yan\" are unknown (deployers must be configured people); people are: bob, erin, root",
+            ),
+            (
+                root(),
+                "window add hot 16:00 1h zed",
+                "\"zed\" is unknown (deployers must be configured people)",
+            ),
             (bob(), "window list month", "range \"month\" is unknown"),
             (
                 erin(),
@@ -947,9 +1212,158 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn an_open_window_warns_then_closes_itself_at_its_end() {
+        let mut w = world();
+        w.now = at("2026-11-23T13:00:00Z");
+        let o = begin(
+            &w.ctx(&Caller::guest("s")),
+            &w.state.windows,
+            "backport",
+            w.now,
+        );
+        w.commit(crate::Actor::scheduler("window:backport"), o.changes);
+        w.ok(&erin(), "log synced T5");
+        let warn = crate::Job::WindowWarn {
+            window: "backport".into(),
+        };
+        let end = crate::Job::WindowEnd {
+            window: "backport".into(),
+        };
+        assert_eq!(
+            w.state.timers(),
+            [
+                (at("2026-11-23T13:55:00Z"), warn.clone()),
+                (at("2026-11-23T14:00:00Z"), end.clone())
+            ]
+        );
+        // Not yet due: nothing happens.
+        w.now = at("2026-11-23T13:54:00Z");
+        assert_eq!(w.job(&end), Outcome::default());
+        w.now = at("2026-11-23T13:55:00Z");
+        let o = w.job(&warn);
+        let texts: Vec<&str> = o.announce.iter().map(|a| a.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            [
+                "erin: the backport deploy window ends in 5m (at 2026-11-23 14:00 UTC) and then closes itself; say !window done when you are finished"
+            ]
+        );
+        assert_eq!(w.job(&warn), Outcome::default(), "warned once");
+        w.now = at("2026-11-23T14:00:00Z");
+        let o = w.job(&end);
+        assert_eq!(o.announce.len(), 1);
+        assert!(
+            o.announce[0].text.starts_with(
+                "the backport window closed itself at its end (2026-11-23 14:00 UTC) after 1h; logged during it (1):\n#"
+            ),
+            "{}",
+            o.announce[0].text
+        );
+        assert!(w.state.windows.active.is_none());
+        assert!(w.state.timers().is_empty());
+        assert_eq!(w.job(&end), Outcome::default(), "closed once");
+    }
+
+    #[test]
+    fn a_window_opened_by_hand_ends_with_its_occurrence_or_lasts_its_duration() {
+        let mut w = world();
+        // 12:30: the 13:00 occurrence is within the hour.
+        w.now = at("2026-11-23T12:30:00Z");
+        w.ok(&erin(), "window start backport");
+        assert_eq!(
+            w.state.windows.active.as_ref().and_then(|a| a.end),
+            Some(at("2026-11-23T14:00:00Z"))
+        );
+        w.ok(&erin(), "window done");
+        // 15:00: no occurrence near; it lasts one duration from now.
+        w.now = at("2026-11-23T15:00:00Z");
+        w.ok(&erin(), "window start backport");
+        assert_eq!(
+            w.state.windows.active.as_ref().and_then(|a| a.end),
+            Some(at("2026-11-23T16:00:00Z"))
+        );
+        // `done` before the end: the timers go with it.
+        w.ok(&erin(), "window done");
+        assert!(w.state.timers().is_empty());
+    }
+
+    #[test]
+    fn a_windows_own_deployers_run_it_without_the_role() {
+        let mut w = world();
+        let frank = Caller::person(PersonId::new("frank"), []);
+        w.settings.windows[0].deployers.push(PersonId::new("frank"));
+        w.ok(&frank, "window start backport");
+        w.ok(&frank, "window done");
+        w.ok(&frank, "window start backport");
+        w.ok(&frank, "window done backport");
+        // Not a deployer of another window.
+        w.ok(&root(), "window add hotfix 16:00 1h erin");
+        let err = w.run(&frank, "window start hotfix").expect_err("not hers");
+        assert!(err.to_string().contains("needs role \"deployer\""), "{err}");
+        w.ok(&erin(), "window start hotfix");
+        assert!(w.run(&frank, "window done").is_err());
+    }
+
+    #[test]
+    fn leave_takes_a_queued_patch_back_out() {
+        let mut w = world();
+        let dave = Caller::person(PersonId::new("dave"), []);
+        w.ok(&bob(), "window join backport 1234 T5");
+        w.ok(&dave, "window join backport 5678");
+        let before = (w.state.clone(), w.history.len());
+        for (caller, line, want) in [
+            (
+                dave.clone(),
+                "window leave backport 1234",
+                "#1 1234 was queued by bob; only they or a deployer may take it out",
+            ),
+            (
+                bob(),
+                "window leave backport 999",
+                "change \"999\" is not queued for backport; queued: #1 1234 T5 (bob), #2 5678 (dave)",
+            ),
+            (
+                bob(),
+                "window leave nope 1234",
+                "window \"nope\" is unknown; windows are: backport",
+            ),
+        ] {
+            let err = w.run(&caller, line).expect_err(line);
+            assert_eq!(err.to_string(), want, "{line}");
+            assert_eq!((w.state.clone(), w.history.len()), before, "{line}");
+        }
+        let o = w.ok(&bob(), "window leave backport 1234");
+        assert_eq!(
+            o.reply,
+            "took #1 1234 out of backport at 2026-11-23 13:00 UTC"
+        );
+        let o = w.ok(&erin(), "window unjoin backport #2");
+        assert_eq!(
+            o.reply,
+            "took #2 5678 out of backport at 2026-11-23 13:00 UTC"
+        );
+        assert!(w.state.windows.queue.is_empty());
+    }
+
+    #[test]
+    fn replies_use_the_configured_prefix() {
+        let mut w = world();
+        w.settings.prefix = ".".into();
+        let o = w.ok(&erin(), "window start backport");
+        assert_eq!(
+            o.reply,
+            "opened the backport window; .log entries now belong to it"
+        );
+    }
+
+    #[test]
     fn adhoc_window_announces_once() {
         let mut w = world();
-        w.ok(&root(), "window add hotfix 16:00 1h erin");
+        let err = w
+            .try_line(&root(), "window add hotfix 16:00 1h <@U0NOBODY>")
+            .expect_err("not a person");
+        assert!(err.to_string().contains("\"<@U0NOBODY>\""), "{err}");
+        w.ok(&root(), "window add hotfix 16:00 1h @erin");
         assert_eq!(w.state.timers().len(), 1);
         w.now = at("2026-11-23T16:00:00Z");
         let job = crate::Job::WindowStart {
@@ -961,7 +1375,13 @@ pub(crate) mod tests {
                 .text
                 .starts_with("deploy window hotfix starts now")
         );
-        assert!(w.state.timers().is_empty());
+        assert!(
+            !w.state
+                .timers()
+                .iter()
+                .any(|(_, j)| matches!(j, crate::Job::WindowStart { .. })),
+            "announced once"
+        );
         assert_eq!(w.job(&job), Outcome::default());
         assert_eq!(
             w.state.windows.active.as_ref().map(|a| a.window.as_str()),

@@ -1,5 +1,7 @@
 //! Splitting chat text into words: spaces separate, double quotes group, a
-//! backslash inside quotes escapes `"` or `\`. Control characters are refused
+//! backslash inside quotes escapes `"` or `\`. Phone keyboards turn `"` into
+//! typographic quotes, so `“…”`, `„…“` and `‘…’` group too (a `’` closes
+//! only at the end of a word, so `‘don’t panic’` stays one word). Control characters are refused
 //! here, at the one place every network's text passes, so a CR/LF smuggled in
 //! an argument can never reach a protocol line or a log.
 
@@ -21,17 +23,24 @@ pub fn split(text: &str) -> Result<Vec<String>, Error> {
         while chars.next_if(|c| c.is_whitespace()).is_some() {}
         let Some(first) = chars.next() else { break };
         let mut word = String::new();
-        if first == '"' {
+        if let Some(quote) = Quote::opened_by(first) {
             loop {
                 match chars.next() {
                     None => {
                         return Err(Error::Usage(format!(
-                            "unterminated quote in \"{}\"; close it with another \"",
-                            shortened(text.trim(), 60)
+                            "unterminated quote in \"{}\"; close it with {}",
+                            shortened(text.trim(), 60),
+                            quote.closer()
                         )));
                     }
-                    Some('"') => break,
-                    Some('\\') if matches!(chars.peek(), Some('"' | '\\')) => {
+                    Some(c)
+                        if quote.closes(c)
+                            && (!quote.at_word_end()
+                                || chars.peek().is_none_or(|n| n.is_whitespace())) =>
+                    {
+                        break;
+                    }
+                    Some('\\') if chars.peek().is_some_and(|&n| n == '\\' || quote.closes(n)) => {
                         word.extend(chars.next());
                     }
                     Some(c) => word.push(c),
@@ -53,6 +62,65 @@ pub fn split(text: &str) -> Result<Vec<String>, Error> {
     Ok(words)
 }
 
+/// The quotes that group words: the typewriter `"` and the typographic
+/// ones a phone keyboard puts in its place.
+#[derive(Debug, Clone, Copy)]
+enum Quote {
+    /// `"…"`
+    Straight,
+    /// `“…”` (English), `„…“` (German) or `”…”` (Swedish).
+    Double,
+    /// `‘…’`: the closing mark is also the apostrophe.
+    Single,
+}
+
+impl Quote {
+    fn opened_by(c: char) -> Option<Self> {
+        match c {
+            '"' => Some(Self::Straight),
+            '“' | '„' | '”' => Some(Self::Double),
+            '‘' => Some(Self::Single),
+            _ => None,
+        }
+    }
+
+    fn closes(self, c: char) -> bool {
+        match self {
+            Self::Straight => c == '"',
+            Self::Double => matches!(c, '”' | '“'),
+            Self::Single => matches!(c, '’' | '‘'),
+        }
+    }
+
+    /// Whether the closing mark counts only at the end of a word, because
+    /// inside one it is an apostrophe.
+    fn at_word_end(self) -> bool {
+        matches!(self, Self::Single)
+    }
+
+    /// How the closing mark is named in an error.
+    fn closer(self) -> &'static str {
+        match self {
+            Self::Straight => "another \"",
+            Self::Double => "”",
+            Self::Single => "’",
+        }
+    }
+}
+
+/// One line from a message that may have several: chat clients send a
+/// pasted or wrapped command as one message with line breaks. The first
+/// line is the command; the others continue its free text (a reason, a log
+/// entry), joined with ` / ` so no line break reaches a protocol line or a
+/// log. Blank lines and trailing spaces go; a lone CR counts as a break.
+pub fn fold_lines(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim_end)
+        .filter(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join(" / ")
+}
+
 /// Refuses text that is too long or holds control characters (tab excepted).
 pub fn check_text(text: &str) -> Result<(), Error> {
     if text.len() > MAX_TEXT {
@@ -72,6 +140,22 @@ pub fn check_text(text: &str) -> Result<(), Error> {
         return Err(Error::invalid(format!(
             "message contains a control character ({name}): \"{}\"",
             text.escape_default()
+        )));
+    }
+    if let Some(c) = text.chars().find(|&c| crate::mention::is_reserved(c)) {
+        return Err(Error::invalid(format!(
+            "message contains a reserved character (U+{:04X}): \"{}\"",
+            c as u32,
+            text.escape_default()
+        )));
+    }
+    // A network that delivers bytes which are not UTF-8 (IRC) has them
+    // replaced by U+FFFD on the way in: the text is no longer what the
+    // person sent, so nothing runs, as on the console.
+    if text.contains(char::REPLACEMENT_CHARACTER) {
+        return Err(Error::invalid(format!(
+            "message is not valid UTF-8 (undecodable bytes became U+FFFD): \"{}\"",
+            shortened(text, 60)
         )));
     }
     Ok(())
@@ -110,6 +194,19 @@ mod tests {
             (r#"x "" y"#, &["x", "", "y"]),
             ("a\tb", &["a", "b"]),
             ("", &[]),
+            // Phone keyboards' typographic quotes group like `"`.
+            (
+                "tree motd try “hello world”",
+                &["tree", "motd", "try", "hello world"],
+            ),
+            ("motd „guten Tag“ x", &["motd", "guten Tag", "x"]),
+            ("motd ”svensk text” x", &["motd", "svensk text", "x"]),
+            ("motd ‘one two’ x", &["motd", "one two", "x"]),
+            // Inside a single-quoted group `’` is an apostrophe until a word ends.
+            ("motd ‘don’t panic’ x", &["motd", "don’t panic", "x"]),
+            // Apostrophes and closing quotes inside a word are just letters.
+            ("log don’t it’s", &["log", "don’t", "it’s"]),
+            (r#"say “a \” b”"#, &["say", "a ” b"]),
         ];
         for (text, want) in cases {
             assert_eq!(split(text).expect(text), *want, "{text}");
@@ -117,14 +214,28 @@ mod tests {
     }
 
     #[test]
+    fn refuses_text_whose_bytes_were_not_utf8() {
+        let decoded = String::from_utf8_lossy(b"tree close autoland \xff\xfe #infra");
+        let err = split(&decoded).expect_err("replaced bytes").to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
+        assert!(
+            err.contains("tree close autoland"),
+            "quotes the input: {err}"
+        );
+    }
+
+    #[test]
     fn refuses_bad_text_quoting_it() {
         let err = split(r#"tree motd "open"#).expect_err("unterminated");
         assert!(err.to_string().contains("unterminated quote"), "{err}");
+        let err = split("tree motd “open").expect_err("unterminated typographic");
+        assert!(err.to_string().contains("close it with ”"), "{err}");
         for (text, name) in [
             ("a\rQUIT", "CR"),
             ("a\nb", "LF"),
             ("a\0b", "NUL"),
             ("a\u{7}b", "U+0007"),
+            ("a\u{E000}alice\u{E001}", "U+E000"),
         ] {
             let err = split(text).expect_err(text).to_string();
             assert!(err.contains(name), "{err}");
@@ -143,6 +254,27 @@ mod tests {
                 .to_string()
                 .contains("too many words")
         );
+    }
+
+    #[test]
+    fn line_breaks_fold_into_one_line() {
+        let cases = [
+            ("log deployed T1\nand T2", "log deployed T1 / and T2"),
+            ("log a\r\nb\r\n\r\n  c  \n", "log a / b /   c"),
+            (
+                "tree close autoland a\rQUIT #infra",
+                "tree close autoland a / QUIT #infra",
+            ),
+            ("one line", "one line"),
+            ("\n\n", ""),
+        ];
+        for (text, want) in cases {
+            assert_eq!(fold_lines(text), want, "{text:?}");
+            assert!(
+                split(&fold_lines(text)).is_ok(),
+                "{text:?} splits once folded"
+            );
+        }
     }
 
     #[test]

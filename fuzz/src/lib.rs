@@ -91,6 +91,7 @@ impl World {
             settings: &self.settings,
             history: &self.history,
             event_id: self.next_id(),
+            aliases: signalbox_commands::mention::Aliases::none(),
         };
         f(&ctx, &self.state)
     }

@@ -78,6 +78,7 @@ impl Console {
                 user: self.person.clone(),
                 text: text.to_string(),
                 id: None,
+                aliases: Vec::new(),
             };
             if let Some(reply) = router.dispatch(&msg).await {
                 self.print(&reply);

@@ -48,6 +48,7 @@ use serenity::all::{
 };
 use serenity::interactions_endpoint::Verifier;
 use signalbox_commands::manifest::discord::{self as manifest, Invocation, Value};
+use signalbox_commands::mention;
 use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
@@ -359,6 +360,7 @@ impl Discord {
             user: PlatformUserId::new(msg.author.id.to_string()),
             text,
             id: Some(msg.id.to_string()),
+            aliases: Vec::new(),
         };
         if let Some(reply) = self.router.dispatch(&inbound).await
             && let Err(e) = self.post(msg.channel_id, &reply).await
@@ -394,6 +396,7 @@ impl Discord {
             // A slash command is addressed to the bot by definition.
             text: format!("{}{words}", self.router.settings().prefix),
             id: Some(interaction.id.to_string()),
+            aliases: Vec::new(),
         })
     }
 
@@ -441,11 +444,12 @@ impl Discord {
                 text,
                 refused: false,
             }) => {
+                let users = render(&text).1;
                 let mut parts = chunks(&text, MESSAGE_MAX).into_iter();
                 let first = parts.next().unwrap_or_default();
                 let edit = EditInteractionResponse::new()
-                    .content(first)
-                    .allowed_mentions(no_pings());
+                    .content(render(&first).0)
+                    .allowed_mentions(only(&users));
                 match self
                     .retry(|| interaction.edit_response(&self.http, edit.clone()))
                     .await
@@ -469,11 +473,12 @@ impl Discord {
         text: &str,
         ephemeral: bool,
     ) -> serenity::Result<()> {
+        let users = render(text).1;
         for part in chunks(text, MESSAGE_MAX) {
             let followup = CreateInteractionResponseFollowup::new()
-                .content(part)
+                .content(render(&part).0)
                 .ephemeral(ephemeral)
-                .allowed_mentions(no_pings());
+                .allowed_mentions(only(&users));
             self.retry(|| interaction.create_followup(&self.http, followup.clone()))
                 .await?;
         }
@@ -527,10 +532,11 @@ impl Discord {
                 }
             });
         }
+        let users = render(&reply.text).1;
         let message = CreateInteractionResponseMessage::new()
-            .content(first)
+            .content(render(&first).0)
             .ephemeral(reply.refused)
-            .allowed_mentions(no_pings());
+            .allowed_mentions(only(&users));
         serde_json::to_value(CreateInteractionResponse::Message(message))
             .unwrap_or_else(|_| serde_json::json!({ "type": 4, "data": { "content": "internal error", "flags": EPHEMERAL } }))
     }
@@ -549,11 +555,12 @@ impl Discord {
     /// Posts `text` in a channel, split at Discord's length limit, paced to
     /// the channel budget, with 429s retried.
     async fn post(&self, channel: ChannelId, text: &str) -> serenity::Result<()> {
+        let users = render(text).1;
         for part in chunks(text, MESSAGE_MAX) {
             self.pace(channel).await;
             let message = CreateMessage::new()
-                .content(part)
-                .allowed_mentions(no_pings());
+                .content(render(&part).0)
+                .allowed_mentions(only(&users));
             self.retry(|| channel.send_message(&self.http, message.clone()))
                 .await?;
         }
@@ -620,9 +627,31 @@ impl Discord {
     }
 }
 
-/// No @everyone, @here or role pings from echoed text; user mentions stay.
-fn no_pings() -> CreateAllowedMentions {
-    CreateAllowedMentions::new().all_users(true)
+/// The bot's text for Discord: mention tokens as `<@id>`, with the users
+/// they name, who are the only ones the message may ping.
+fn render(text: &str) -> (String, Vec<UserId>) {
+    let mut users: Vec<UserId> = Vec::new();
+    let out = mention::render(text, |name, handle| {
+        match handle
+            .and_then(|h| h.parse::<u64>().ok())
+            .filter(|id| *id > 0)
+        {
+            Some(id) => {
+                if !users.contains(&UserId::new(id)) {
+                    users.push(UserId::new(id));
+                }
+                format!("<@{id}>")
+            }
+            None => name.to_string(),
+        }
+    });
+    (out, users)
+}
+
+/// Pings exactly `users`: never @everyone, @here, roles, or a user whose
+/// `<@id>` came in with echoed text.
+fn only(users: &[UserId]) -> CreateAllowedMentions {
+    CreateAllowedMentions::new().users(users.iter().copied())
 }
 
 fn is_rate_limited(e: &serenity::Error) -> bool {
@@ -659,11 +688,23 @@ fn invocation(interaction: &CommandInteraction) -> Invocation {
     let data = &interaction.data;
     let mut verb = None;
     let mut options: &[CommandDataOption] = &data.options;
-    if let Some(first) = data.options.first()
-        && let CommandDataOptionValue::SubCommand(inner) = &first.value
-    {
-        verb = Some(first.name.clone());
-        options = inner;
+    if let Some(first) = data.options.first() {
+        match &first.value {
+            CommandDataOptionValue::SubCommand(inner) => {
+                verb = Some(first.name.clone());
+                options = inner;
+            }
+            // A verb in a group (`/oncall swap take`): `swap take`.
+            CommandDataOptionValue::SubCommandGroup(group) => {
+                if let Some(sub) = group.first()
+                    && let CommandDataOptionValue::SubCommand(inner) = &sub.value
+                {
+                    verb = Some(format!("{} {}", first.name, sub.name));
+                    options = inner;
+                }
+            }
+            _ => {}
+        }
     }
     Invocation {
         command: data.name.clone(),
@@ -783,7 +824,7 @@ impl Adapter for Discord {
 
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError> {
         let channel = match to {
-            Destination::Topic(c) => return self.set_topic(c, text).await,
+            Destination::Topic(c) => return self.set_topic(c, &mention::plain(text)).await,
             Destination::Channel(c) => channel_id(c),
             Destination::Direct { user, .. } => match user.as_str().parse::<u64>() {
                 Ok(id) if id > 0 => self.dm_channel(UserId::new(id)).await.map_err(send_error),

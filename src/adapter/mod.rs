@@ -143,11 +143,14 @@ pub fn start_configured(
     adapters.extend(bot.discord.clone().map(|d| d as Arc<dyn Adapter>));
     #[cfg(feature = "irc")]
     if let Some(config) = &bot.config.adapters.irc {
-        adapters.push(Arc::new(irc::Irc::new(
-            config.clone(),
-            Some(bot.health.clone()),
-            dashboard_url(&bot.config),
-        )));
+        adapters.push(Arc::new(
+            irc::Irc::new(
+                config.clone(),
+                Some(bot.health.clone()),
+                dashboard_url(&bot.config),
+            )
+            .with_pages(bot.pages.clone()),
+        ));
     }
     #[cfg(feature = "matrix")]
     if let Some(config) = &bot.config.adapters.matrix {

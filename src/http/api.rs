@@ -76,6 +76,7 @@ pub(super) fn upcoming(
         settings: &app.settings,
         history: &history,
         event_id: EventId(0),
+        aliases: signalbox_commands::mention::Aliases::none(),
     };
     window::upcoming(&ctx, windows, now, now + Duration::days(days))
 }

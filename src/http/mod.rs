@@ -9,6 +9,7 @@ pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
 pub mod discord;
+pub mod export;
 pub mod meetings;
 pub mod oncall;
 pub mod openapi;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub clock: Arc<dyn crate::clock::Clock>,
     /// The calendar feeds' token, emails and SEQUENCE index.
     pub calendar: Arc<calendar::Calendars>,
+    /// Long replies, shown whole at `/r/{id}`.
+    pub pages: crate::pages::Pages,
     /// Slack's HTTP mode, when configured.
     #[cfg(feature = "slack")]
     pub slack: Option<Arc<slack::Endpoint>>,
@@ -53,9 +56,11 @@ pub fn routes(state: AppState) -> Routes {
         .merge(dashboard::routes())
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/r/{id}", get(page))
         .route("/api/openapi.json", get(openapi::serve))
         .merge(treestatus::routes())
         .merge(audit::routes())
+        .merge(export::routes())
         .merge(oncall::routes())
         .merge(calendar::routes())
         .merge(meetings::routes())
@@ -77,6 +82,35 @@ pub async fn serve(
     axum::serve(listener, routes(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
         .await
+}
+
+/// A long reply in full, as plain text, while it is kept (a day).
+async fn page(
+    Extract(app): Extract<Arc<AppState>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match app.pages.get(&id) {
+        Some(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            text + "\n",
+        )
+            .into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; charset=utf-8",
+            )],
+            format!(
+                "page \"{}\" is unknown or expired; long replies are kept for a day\n",
+                signalbox_commands::words::shortened(&id, 40)
+            ),
+        )
+            .into_response(),
+    }
 }
 
 async fn metrics() -> impl IntoResponse {

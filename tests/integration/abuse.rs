@@ -17,6 +17,7 @@ fn irc(user: &str, text: &str) -> Inbound {
         user: PlatformUserId::new(user),
         text: text.to_string(),
         id: None,
+        aliases: Vec::new(),
     }
 }
 

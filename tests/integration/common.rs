@@ -159,6 +159,7 @@ pub async fn say_in(bot: &Bot, person: &str, channel: &str, text: &str) -> Strin
         user: PlatformUserId::new(person),
         text: text.to_string(),
         id: None,
+        aliases: Vec::new(),
     };
     bot.router
         .dispatch(&msg)

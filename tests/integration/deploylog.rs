@@ -122,3 +122,71 @@ async fn log_records_author_channel_and_each_task_once() {
     assert!(body.contains("soon"), "{body}");
     shutdown.cancel();
 }
+
+/// A message of several lines (as Matrix, Slack and Discord clients send a
+/// paste) is one command: the first line is the command, the others
+/// continue its text joined with ` / `; what goes out to IRC is one line.
+#[tokio::test]
+async fn a_multi_line_message_is_one_command_with_its_lines_folded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let extra =
+        format!("{PEOPLE}\n[people.fay]\nroles = [\"deployer\"]\nmatrix = \"@fay:example.org\"\n");
+    let text = crate::common::config_text(dir.path(), &extra).replace(
+        "deploy_log = [\"console:#ops\"]",
+        "deploy_log = [\"console:#ops\", \"irc:#releng\"]",
+    );
+    let config = signalbox::config::Config::from_text(&text, "t.toml", &Default::default(), None)
+        .expect("valid config");
+    let bot = signalbox::Bot::open(config, clock as Arc<dyn signalbox::clock::Clock>)
+        .await
+        .expect("bot opens");
+    let msg = signalbox::router::Inbound {
+        network: signalbox_commands::Network::Matrix,
+        channel: Some(signalbox_commands::ChannelAddr::new(
+            signalbox_commands::Network::Matrix,
+            "!room:example.org",
+        )),
+        user: signalbox_commands::PlatformUserId::new("@fay:example.org"),
+        text: "!log synced T123 to mw1001\r\nthen restarted php-fpm\n\n  and purged the cache\n"
+            .to_string(),
+        id: None,
+        aliases: Vec::new(),
+    };
+    let reply = bot.router.dispatch(&msg).await.expect("a reply");
+    assert!(reply.starts_with("logged #2 for T123"), "{reply}");
+    let events = bot.ledger.events().expect("events");
+    let Some(Change::Log(signalbox_commands::log::Change::Entry { text, .. })) =
+        events.last().and_then(|e| e.changes.first())
+    else {
+        panic!("a log entry: {:?}", events.last())
+    };
+    assert_eq!(
+        text,
+        "synced T123 to mw1001 / then restarted php-fpm / and purged the cache"
+    );
+    let to_irc: Vec<String> = bot
+        .ledger
+        .export()
+        .expect("export")
+        .outbox
+        .into_iter()
+        .filter(|e| e.to.to_string() == "irc:#releng")
+        .map(|e| e.text)
+        .collect();
+    assert_eq!(to_irc.len(), 1, "{to_irc:?}");
+    assert!(
+        to_irc[0].starts_with("fay logged: synced T123 to mw1001 / then restarted php-fpm")
+            && !to_irc[0].contains(['\n', '\r']),
+        "{to_irc:?}"
+    );
+    // A line after the first is never a command of its own.
+    let n = event_count(&bot);
+    let msg = signalbox::router::Inbound {
+        text: "!whoami\n!log sneaky".to_string(),
+        ..msg
+    };
+    let reply = bot.router.dispatch(&msg).await.expect("a reply");
+    assert!(reply.contains("unexpected argument '/'"), "{reply}");
+    assert_eq!(event_count(&bot), n);
+}

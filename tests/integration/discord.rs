@@ -28,6 +28,7 @@ use crate::fake_discord::{
 struct Harness {
     fake: FakeDiscord,
     bot: Bot,
+    clock: Arc<ManualClock>,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -45,10 +46,15 @@ fn discord_config(dir: &std::path::Path, fake: &FakeDiscord, settings: &str) -> 
         "\n[adapters.discord]\nbot_token = \"fake-bot-token\"\napplication_id = \"{APP}\"\napi_url = \"{}\"\n{settings}",
         fake.api_url()
     );
-    let text = config_text(dir, &extra).replace(
-        "trees = [\"console:#ops\"]",
-        &format!("trees = [\"console:#ops\", \"discord:{ANNOUNCE}\"]"),
-    );
+    let text = config_text(dir, &extra)
+        .replace(
+            "trees = [\"console:#ops\"]",
+            &format!("trees = [\"console:#ops\", \"discord:{ANNOUNCE}\"]"),
+        )
+        .replace(
+            "windows = [\"console:#ops\"]",
+            &format!("windows = [\"discord:{ANNOUNCE}\"]"),
+        );
     Config::from_text(&text, "test.toml", &HashMap::new(), None).expect("discord test config")
 }
 
@@ -58,7 +64,7 @@ async fn start(settings: &str) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = discord_config(dir.path(), &fake, settings);
     let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
-    let bot = Bot::open(config, clock as Arc<dyn Clock>)
+    let bot = Bot::open(config, clock.clone() as Arc<dyn Clock>)
         .await
         .expect("bot opens");
     let shutdown = CancellationToken::new();
@@ -66,6 +72,7 @@ async fn start(settings: &str) -> Harness {
     Harness {
         fake,
         bot,
+        clock,
         shutdown,
         _dir: dir,
     }
@@ -264,7 +271,8 @@ async fn prefix_mention_and_dm_commands() {
         content(&reply).starts_with("closed try: bustage [checkin-test]"),
         "{reply:?}"
     );
-    assert_eq!(reply.body["allowed_mentions"]["parse"], json!(["users"]));
+    assert_eq!(reply.body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(reply.body["allowed_mentions"]["users"], json!([]));
     assert_eq!(tree_status(&h.bot, "try"), Status::Closed);
 
     // Not addressed: nothing is said. A bot's own message is ignored.
@@ -711,4 +719,206 @@ async fn interactions_endpoint_runs_signed_commands_with_ephemeral_refusals() {
         "{answer}"
     );
     assert_eq!(tree_status(&e.h.bot, "autoland"), Status::Closed);
+}
+
+/// carol is on Discord; bob is not; security is carol's.
+const CAROL: &str = "100000000000000003";
+
+fn mentions_settings() -> String {
+    format!("\n[people.carol]\ndiscord = \"{CAROL}\"\n[liaisons]\nsecurity = [\"carol\"]\n")
+}
+
+/// Says `text` in the guild channel as `author`; the bot's posts to
+/// `channel` that came of it.
+async fn say_and_wait(
+    h: &Harness,
+    id: u64,
+    author: &str,
+    text: &str,
+    channel: &str,
+    posts: usize,
+) -> Vec<Recorded> {
+    h.fake
+        .dispatch("MESSAGE_CREATE", message(id, CHANNEL, author, text, true));
+    h.fake
+        .until("the bot's posts", |f| posts_to(f, channel).len() >= posts)
+        .await;
+    posts_to(&h.fake, channel)
+}
+
+fn allowed_users(r: &Recorded) -> Value {
+    assert_eq!(r.body["allowed_mentions"]["parse"], json!([]), "{r:?}");
+    r.body["allowed_mentions"]["users"].clone()
+}
+
+#[tokio::test]
+async fn pings_name_exactly_the_people_called_and_mentions_name_people() {
+    let h = connected(&mentions_settings()).await;
+    // Mentions in: both forms of a known id; an unknown one is refused.
+    let posts = say_and_wait(
+        &h,
+        901,
+        ALICE,
+        &format!("!role set security <@!{CAROL}>"),
+        CHANNEL,
+        1,
+    )
+    .await;
+    assert_eq!(content(&posts[0]), "security is covered by carol");
+    let posts = say_and_wait(
+        &h,
+        902,
+        ALICE,
+        &format!("!role set security <@{STRANGER}>"),
+        CHANNEL,
+        2,
+    )
+    .await;
+    assert!(
+        content(&posts[1]).contains(&format!("\"<@{STRANGER}>\"")),
+        "{posts:?}"
+    );
+    let posts = say_and_wait(
+        &h,
+        903,
+        ALICE,
+        &format!("!role set security <@{CAROL}>"),
+        CHANNEL,
+        3,
+    )
+    .await;
+    assert_eq!(content(&posts[2]), "security is covered by carol");
+
+    // Escalation: the reply pings nobody; the call pings carol alone.
+    let posts = say_and_wait(&h, 904, ALICE, "!escalate security disk full", CHANNEL, 5).await;
+    let call = posts
+        .iter()
+        .find(|p| content(p).contains("escalation #1 (security) from alice"))
+        .expect("the call");
+    assert!(
+        content(call).starts_with(&format!("<@{CAROL}>: ")),
+        "{call:?}"
+    );
+    assert_eq!(allowed_users(call), json!([CAROL]));
+    let reply = posts
+        .iter()
+        .find(|p| content(p).starts_with("escalation #1 sent to carol"))
+        .expect("the reply");
+    assert_eq!(allowed_users(reply), json!([]));
+
+    // A window start pings its deployers, then the owners of its patches.
+    say_and_wait(
+        &h,
+        905,
+        ALICE,
+        &format!("!window add hotfix 10:30 1h <@{CAROL}> bob"),
+        CHANNEL,
+        6,
+    )
+    .await;
+    say_and_wait(&h, 906, ALICE, "!window join hotfix 1234", CHANNEL, 7).await;
+    h.clock.advance(chrono::Duration::minutes(31));
+    h.bot.scheduler().tick().await;
+    h.fake
+        .until("the window start", |f| {
+            posts_to(f, ANNOUNCE)
+                .iter()
+                .filter(|p| content(p).contains("up in hotfix"))
+                .count()
+                == 1
+        })
+        .await;
+    let announced = posts_to(&h.fake, ANNOUNCE);
+    let start = announced
+        .iter()
+        .find(|p| content(p).starts_with("deploy window hotfix starts now"))
+        .expect("the start");
+    assert!(
+        content(start).ends_with(&format!("deployers: <@{CAROL}>, bob")),
+        "{start:?}"
+    );
+    assert_eq!(allowed_users(start), json!([CAROL]));
+    let owners = announced
+        .iter()
+        .find(|p| content(p).contains("up in hotfix"))
+        .expect("the owners' ping");
+    assert!(
+        content(owners).starts_with(&format!("<@{ALICE}>: ")),
+        "{owners:?}"
+    );
+    assert_eq!(allowed_users(owners), json!([ALICE]));
+
+    // Text that holds @everyone (or someone's id) pings nobody.
+    say_and_wait(
+        &h,
+        907,
+        ALICE,
+        &format!("!tree close try @everyone <@{STRANGER}> look #infra"),
+        CHANNEL,
+        8,
+    )
+    .await;
+    h.fake
+        .until("the tree announcement", |f| {
+            posts_to(f, ANNOUNCE)
+                .iter()
+                .any(|p| content(p).contains("@everyone"))
+        })
+        .await;
+    for post in posts_to(&h.fake, ANNOUNCE)
+        .iter()
+        .chain(&posts_to(&h.fake, CHANNEL))
+    {
+        if content(post).contains("@everyone") {
+            assert_eq!(allowed_users(post), json!([]), "{post:?}");
+        }
+    }
+}
+
+/// The console's abuse checks (`abuse.rs`) through the Discord gateway: a
+/// megabyte of content and ten thousand words are refused with a short
+/// message; a MESSAGE_CREATE whose content is an escaped lone surrogate
+/// (JSON, but not UTF-8 text) is dropped. Nothing changes, nothing panics,
+/// and the same session serves the next command.
+#[tokio::test]
+async fn absurd_content_from_discord_is_refused_cleanly_and_the_next_command_runs() {
+    let h = connected("").await;
+    let events = h.bot.ledger.events().expect("events").len();
+    let megabyte = format!("!tree close autoland {} #infra", "x".repeat(1 << 20));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (i, text) in [megabyte, words].iter().enumerate() {
+        h.fake.dispatch(
+            "MESSAGE_CREATE",
+            message(900 + i as u64, CHANNEL, ALICE, text, true),
+        );
+    }
+    h.fake
+        .until("both refusals", |f| posts_to(f, CHANNEL).len() == 2)
+        .await;
+    for post in posts_to(&h.fake, CHANNEL) {
+        assert!(content(&post).contains("message too long"), "{post:?}");
+        assert!(
+            content(&post).len() < 300,
+            "the reply does not echo the flood"
+        );
+    }
+    let mut bad = message(910, CHANNEL, ALICE, "SURROGATE", true).to_string();
+    bad = bad.replace("SURROGATE", r"!tree close autoland \ud800 #infra");
+    h.fake.dispatch_raw("MESSAGE_CREATE", &bad);
+    h.fake.dispatch(
+        "MESSAGE_CREATE",
+        message(911, CHANNEL, ALICE, "!ping", true),
+    );
+    h.fake
+        .until("the next command answered", |f| {
+            posts_to(f, CHANNEL).iter().any(|p| content(p) == "pong")
+        })
+        .await;
+    assert_eq!(
+        posts_to(&h.fake, CHANNEL).len(),
+        3,
+        "the surrogate was not answered"
+    );
+    assert_eq!(h.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(tree_status(&h.bot, "autoland"), Status::Open);
 }

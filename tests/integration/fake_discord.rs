@@ -147,6 +147,19 @@ impl FakeDiscord {
         }
     }
 
+    /// Like [`FakeDiscord::dispatch`], with the payload's JSON text given
+    /// as it is (JSON a `Value` cannot hold, e.g. an escaped lone surrogate).
+    pub fn dispatch_raw(&self, event: &str, data: &str) {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        let frame = format!(r#"{{"op":0,"s":{},"t":"{event}","d":{data}}}"#, inner.seq);
+        let seq = inner.seq;
+        inner.history.push((seq, frame.clone()));
+        if let Some(conn) = &inner.conn {
+            let _ = conn.send(Out::Frame(frame));
+        }
+    }
+
     /// Cuts the gateway connection without a close frame, as a network
     /// failure would.
     pub fn drop_gateway(&self) {

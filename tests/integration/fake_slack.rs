@@ -59,6 +59,16 @@ impl Drop for FakeSlack {
     }
 }
 
+/// Text as Slack delivers what a user typed: `&`, `<` and `>` escaped
+/// (links, channels and mentions are added by the caller in Slack's
+/// `<…>` form).
+pub fn escaped(typed: &str) -> String {
+    typed
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 impl FakeSlack {
     pub async fn start() -> FakeSlack {
         let shared = Arc::new(Shared::default());
@@ -136,6 +146,16 @@ impl FakeSlack {
         let sender = current.as_ref().expect("a socket mode connection is open");
         sender
             .send(Message::Text(envelope.to_string().into()))
+            .expect("connection task alive");
+    }
+
+    /// Sends `text` as it is as a frame: JSON a `Value` cannot hold (an
+    /// escaped lone surrogate, which is valid JSON but not UTF-8 text).
+    pub fn push_raw(&self, text: &str) {
+        let current = self.shared.current.lock().expect("lock");
+        let sender = current.as_ref().expect("a socket mode connection is open");
+        sender
+            .send(Message::Text(text.to_string().into()))
             .expect("connection task alive");
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use signalbox::Bot;
 use signalbox::adapter::irc::Irc;
 use signalbox::adapter::{self, Adapter};
-use signalbox::clock::{Clock, SystemClock};
+use signalbox::clock::{Clock, ManualClock, SystemClock};
 use signalbox::config::Config;
 use signalbox::outbox::Destination;
 use signalbox_commands::tree::Status;
@@ -59,6 +59,10 @@ password = "{PASSWORD}"
     .replace(
         "trees = [\"console:#ops\"]",
         "trees = [\"console:#ops\", \"irc:#releng\"]",
+    )
+    .replace(
+        "status = [\"console:#ops\"]",
+        "status = [\"console:#ops\", \"irc:#open\"]",
     );
     let mut config =
         Config::from_text(&text, "irc-test.toml", &Default::default(), None).expect("valid config");
@@ -69,17 +73,27 @@ password = "{PASSWORD}"
 }
 
 async fn start_bot(port: u16, irc_extra: &str) -> Running {
+    start_bot_on(port, irc_extra, Arc::new(SystemClock)).await
+}
+
+/// [`start_bot`] on `clock`, with window announcements in #releng too.
+async fn start_bot_on(port: u16, irc_extra: &str, clock: Arc<dyn Clock>) -> Running {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = bot_config(dir.path(), port, irc_extra);
+    let mut config = bot_config(dir.path(), port, irc_extra);
+    config
+        .announce
+        .windows
+        .push(ChannelAddr::new(Net::Irc, "#releng"));
     let irc_config = config.adapters.irc.clone().expect("irc configured");
-    let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
-        .await
-        .expect("bot opens");
-    let irc = Arc::new(Irc::new(
-        irc_config,
-        Some(bot.health.clone()),
-        "http://127.0.0.1:8080/".to_string(),
-    ));
+    let bot = Bot::open(config, clock).await.expect("bot opens");
+    let irc = Arc::new(
+        Irc::new(
+            irc_config,
+            Some(bot.health.clone()),
+            "http://127.0.0.1:8080/".to_string(),
+        )
+        .with_pages(bot.pages.clone()),
+    );
     let shutdown = CancellationToken::new();
     bot.deliver(irc.clone(), &shutdown);
     tokio::spawn(adapter::supervise(
@@ -250,7 +264,7 @@ async fn output_is_one_harmless_line_per_message_and_never_over_512_bytes() {
         );
     }
     assert!(
-        lines[4].starts_with("… ") && lines[4].ends_with("more lines: http://127.0.0.1:8080/"),
+        lines[4].starts_with("… ") && lines[4].contains("more lines: http://127.0.0.1:8080/r/"),
         "{lines:?}"
     );
     let extra = watcher.collect(Duration::from_millis(500)).await;
@@ -408,6 +422,105 @@ async fn topics_are_set_where_allowed_and_refused_with_a_reason() {
     );
 }
 
+/// Output over `max_lines` is cut, with a link to a page that shows that
+/// very text in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_output_links_to_a_page_with_the_whole_text() {
+    let net = network().await;
+    let run = start_bot(net.port, "max_lines = 4").await;
+    let (addr, shutdown) = crate::common::serve(&run.bot).await;
+    let mut client = Client::connect(net.port, "reader", None).await;
+    client.join("#releng").await;
+    client.send("PRIVMSG #releng :!help").await;
+    let nick = run.irc.nick();
+    let fold = client
+        .expect("the fold line", |l| {
+            privmsg(l, &nick, "#releng").is_some_and(|t| t.contains(" more lines: "))
+        })
+        .await;
+    let said: Vec<String> = client
+        .seen
+        .iter()
+        .filter_map(|l| privmsg(l, &nick, "#releng"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(said.len(), 4, "three lines and the fold: {said:#?}");
+    let url = fold
+        .rsplit(' ')
+        .next()
+        .expect("the link ends the fold line")
+        .to_string();
+    let path = url
+        .strip_prefix("http://127.0.0.1:8080")
+        .expect("the link is under the HTTP server's address");
+    assert!(path.starts_with("/r/"), "{url}");
+    let path = path.to_string();
+    let (code, body) = tokio::task::spawn_blocking(move || crate::common::http(addr, "GET", &path))
+        .await
+        .expect("join");
+    assert_eq!(code, 200, "{body}");
+    let whole = say(&run.bot, "alice", "!help").await;
+    assert_eq!(body.trim_end(), whole, "the page is that very reply");
+    for line in &said[..3] {
+        assert!(body.contains(line.as_str()), "{line:?} is on the page");
+    }
+    assert!(
+        !said.iter().any(|l| l.contains("!ack")) && body.contains("!ack"),
+        "the page has what the channel did not get"
+    );
+    let (code, body) =
+        tokio::task::spawn_blocking(move || crate::common::http(addr, "GET", "/r/nope"))
+            .await
+            .expect("join");
+    assert_eq!(code, 404);
+    assert!(
+        body.contains("page \"nope\" is unknown or expired"),
+        "{body}"
+    );
+    shutdown.cancel();
+}
+
+/// A topic change asked for while the network is down is set once the bot
+/// is back in the channel, not dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_set_while_the_network_is_down_is_set_when_it_returns() {
+    let net = network().await;
+    let run = start_bot(net.port, "").await;
+    net.kill_ircd();
+    let deadline = Instant::now() + WAIT;
+    while run.irc.is_connected() {
+        assert!(Instant::now() < deadline, "the bot noticed the server died");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let reply = say(&run.bot, "alice", "!status alert CI is down").await;
+    assert!(reply.starts_with("alert posted"), "{reply}");
+    net.restart_ircd();
+    assert!(
+        run.irc.joined_all(WAIT).await,
+        "back in every channel after the server's return"
+    );
+    let mut watcher = Client::connect(net.port, "watcher", None).await;
+    watcher.send("JOIN #open").await;
+    // Either the topic is there when the watcher joins (332), or the bot
+    // sets it just after. (The topic is queued before the alert's message,
+    // so a dropped topic is not hidden by the message's own retry.)
+    watcher
+        .expect("the alert as #open's topic", |l| {
+            l.contains("ALERT: CI is down") && (l.contains(" 332 ") || l.contains("TOPIC #open"))
+        })
+        .await;
+    crate::common::eventually("the topic removed from the outbox", || {
+        run.bot
+            .ledger
+            .export()
+            .expect("export")
+            .outbox
+            .iter()
+            .all(|e| e.to.network() != Net::Irc)
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejoins_after_a_kick() {
     let net = network().await;
@@ -425,4 +538,181 @@ async fn rejoins_after_a_kick() {
     .await;
     assert!(run.irc.joined_all(WAIT).await);
     assert!(run.irc.is_joined("#kick"));
+}
+
+/// Security is alice's; alice and bob take turns on CI duty.
+const MENTIONS_EXTRA: &str = r#"
+[[rotations]]
+name = "ciduty"
+members = ["alice", "bob"]
+shift = "1w"
+start = "2026-01-05 09:00"
+timezone = "UTC"
+channels = ["console:#ops"]
+grants = ["ciduty"]
+[liaisons]
+security = ["alice"]
+"#;
+
+/// The words of an IRC line, split as a client splits them to highlight.
+fn words(text: &str) -> Vec<&str> {
+    text.split(|c: char| c.is_whitespace() || ",:;()".contains(c))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_are_the_live_nick_of_the_account_and_live_nicks_name_people() {
+    let net = network().await;
+    net.register("bob", PASSWORD).await;
+    let now = SystemClock::current();
+    let clock = Arc::new(ManualClock::new(now));
+    let run = start_bot_on(net.port, MENTIONS_EXTRA, clock.clone() as Arc<dyn Clock>).await;
+
+    // alice is logged in on the nick alice_w; a guest holds the nick alice.
+    let mut alice = Client::connect(net.port, "alice_w", Some(("alice", PASSWORD))).await;
+    alice.join("#releng").await;
+    let mut guest = Client::connect(net.port, "alice", None).await;
+    guest.join("#releng").await;
+    let mut bob = Client::connect(net.port, "bob", Some(("bob", PASSWORD))).await;
+    bob.join("#releng").await;
+
+    bob.send("PRIVMSG #releng :!escalate security disk full")
+        .await;
+    let line = bob
+        .expect("the escalation call", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("from bob: disk full"))
+        })
+        .await;
+    let call = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(
+        call.starts_with("alice_w: escalation #1 (security)"),
+        "{call}"
+    );
+    assert!(
+        !words(call).contains(&"alice"),
+        "the guest is not pinged: {call}"
+    );
+
+    // An admin names alice by her live nick; the guest's nick is not her.
+    let from = (now + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let until = (now + chrono::Duration::days(2))
+        .format("%Y-%m-%d")
+        .to_string();
+    alice
+        .send(&format!(
+            "PRIVMSG #releng :!oncall override ciduty alice_w {from} {until}"
+        ))
+        .await;
+    let line = alice
+        .expect("the override reply", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("override"))
+        })
+        .await;
+    let state = run.bot.ledger.state();
+    let overrides = format!("{:?}", state.duty.overrides);
+    assert!(
+        overrides.contains("\"alice\""),
+        "alice_w named alice: {line} {overrides}"
+    );
+    guest
+        .send(&format!(
+            "PRIVMSG #releng :!oncall override ciduty alice {from} {until}"
+        ))
+        .await;
+    let line = guest
+        .expect("the guest's refusal", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("nick:alice"))
+        })
+        .await;
+    assert!(line.contains("not an identified person"), "{line}");
+    alice
+        .send("PRIVMSG #releng :!role set security carol_x")
+        .await;
+    let line = alice
+        .expect("an unknown nick refused", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("carol_x"))
+        })
+        .await;
+    assert!(line.contains("person \"carol_x\" is unknown"), "{line}");
+
+    // A window start pings its deployers, then the owners of its patches,
+    // each by the nick they use now.
+    let start = (now + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    alice
+        .send(&format!(
+            "PRIVMSG #releng :!window add hotfix {start} 1h alice_w bob"
+        ))
+        .await;
+    alice
+        .expect("the window added", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("added window hotfix"))
+        })
+        .await;
+    bob.send("PRIVMSG #releng :!window join hotfix 1234").await;
+    bob.expect("the patch queued", |l| {
+        privmsg(l, "signalbox", "#releng").is_some_and(|t| t.starts_with("queued #1"))
+    })
+    .await;
+    clock.advance(chrono::Duration::minutes(121));
+    run.bot.scheduler().tick().await;
+    let line = bob
+        .expect("the window start", |l| {
+            privmsg(l, "signalbox", "#releng")
+                .is_some_and(|t| t.starts_with("deploy window hotfix starts now"))
+        })
+        .await;
+    let first = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(first.ends_with("deployers: alice_w, bob"), "{first}");
+    let line = bob
+        .expect("the owners' ping", |l| {
+            privmsg(l, "signalbox", "#releng").is_some_and(|t| t.contains("up in hotfix"))
+        })
+        .await;
+    let second = privmsg(&line, "signalbox", "#releng").expect("privmsg");
+    assert!(
+        second.starts_with("bob: your patches are up in hotfix"),
+        "{second}"
+    );
+    assert!(!words(first).contains(&"alice") && !words(second).contains(&"alice"));
+}
+
+/// Bytes that are not UTF-8, sent raw to the real server by alice (logged
+/// in): the adapter decodes them with U+FFFD in their place, and the core
+/// refuses such text as the console refuses bytes that are not UTF-8 —
+/// nothing runs, the reply says why, and the connection serves the next
+/// command. (A megabyte or ten thousand words cannot reach the bot on IRC:
+/// the server cuts every line at 512 bytes.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_are_refused_and_the_next_command_runs() {
+    let net = network().await;
+    let run = start_bot(net.port, "").await;
+    let nick = run.irc.nick();
+    let events = run.bot.ledger.events().expect("events").len();
+    let mut alice = Client::connect(net.port, "alice", Some(("alice", PASSWORD))).await;
+    alice.join("#releng").await;
+    alice
+        .send_bytes(b"PRIVMSG #releng :!tree close autoland \xff\xfe bustage #infra")
+        .await;
+    let refusal = alice
+        .expect("the refusal", |l| privmsg(l, &nick, "#releng").is_some())
+        .await;
+    let text = privmsg(&refusal, &nick, "#releng").expect("privmsg");
+    assert!(text.contains("not valid UTF-8"), "{text}");
+    alice.send("PRIVMSG #releng :!ping").await;
+    let pong = alice
+        .expect("pong", |l| privmsg(l, &nick, "#releng").is_some())
+        .await;
+    assert!(
+        privmsg(&pong, &nick, "#releng")
+            .expect("privmsg")
+            .contains("pong"),
+        "{pong}"
+    );
+    assert_eq!(run.bot.ledger.events().expect("events").len(), events);
+    assert!(run.irc.is_connected());
 }

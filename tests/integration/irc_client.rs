@@ -165,6 +165,16 @@ impl Client {
             .expect("write to the ircd");
     }
 
+    /// Sends raw bytes as one line (not necessarily UTF-8).
+    pub async fn send_bytes(&mut self, line: &[u8]) {
+        let mut bytes = line.to_vec();
+        bytes.extend_from_slice(b"\r\n");
+        self.writer
+            .write_all(&bytes)
+            .await
+            .expect("write to the ircd");
+    }
+
     pub async fn join(&mut self, channel: &str) {
         self.send(&format!("JOIN {channel}")).await;
         self.expect("end of names", |l| l.contains(" 366 ")).await;

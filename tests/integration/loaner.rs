@@ -431,3 +431,20 @@ async fn bad_input_gets_a_clear_message_and_changes_nothing() {
         "request #2 is cancelled; only a pending request can be cancelled"
     );
 }
+
+#[tokio::test]
+async fn a_bare_length_after_the_pool_is_the_length() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T10:00:00Z")));
+    let bot = bot(dir.path(), &extra(), clock.clone()).await;
+    assert_eq!(
+        say(&bot, "bob", "!loaner request mac 2d build the ios app").await,
+        "request #1 queued for mac (2d); CI duty is notified"
+    );
+    let request = bot.ledger.state().loaners.requests[&1].clone();
+    assert_eq!(request.reason, "build the ios app");
+    assert_eq!(
+        say(&bot, "dave", "!loaner request mac 5d build").await,
+        r#"a loan from mac lasts at most 2d; "5d" is longer"#
+    );
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::events::room::message::Relation;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use signalbox::Bot;
-use signalbox::clock::{Clock, SystemClock};
+use signalbox::clock::{Clock, ManualClock, SystemClock};
 use signalbox::config::Config;
 use signalbox::ledger::Ledger;
 use signalbox_commands::Network;
@@ -62,12 +62,14 @@ password = "{PASSWORD}"
 }
 
 async fn start_bot(text: &str) -> Running {
+    start_bot_on(text, Arc::new(SystemClock)).await
+}
+
+async fn start_bot_on(text: &str, clock: Arc<dyn Clock>) -> Running {
     let mut config =
         Config::from_text(text, "matrix-test.toml", &Default::default(), None).expect("valid");
     config.bot.rate_limit_burst = 0;
-    let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
-        .await
-        .expect("bot opens");
+    let bot = Bot::open(config, clock).await.expect("bot opens");
     let shutdown = start_adapter(&bot);
     Running { bot, shutdown }
 }
@@ -404,5 +406,248 @@ async fn announcements_queued_while_the_homeserver_is_down_arrive_once() {
             "{tree} announced once: {:?}",
             seen.iter().map(body).collect::<Vec<_>>()
         );
+    }
+}
+
+/// The user ids a message mentions (`m.mentions`), sorted.
+fn mentioned(
+    m: &matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent,
+) -> Vec<String> {
+    m.content
+        .mentions
+        .as_ref()
+        .map(|x| x.user_ids.iter().map(|u| u.to_string()).collect())
+        .unwrap_or_default()
+}
+
+/// The HTML body of a notice.
+fn html(m: &matrix_sdk::ruma::events::room::message::OriginalSyncRoomMessageEvent) -> String {
+    match &m.content.msgtype {
+        matrix_sdk::ruma::events::room::message::MessageType::Notice(n) => n
+            .formatted
+            .as_ref()
+            .map(|f| f.body.clone())
+            .unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_are_pills_with_m_mentions_and_ids_or_pills_name_people() {
+    use matrix_sdk::ruma::api::client::room::create_room::v3::Request as CreateRoom;
+    use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
+
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot = bot_id(&hs);
+    let mut alice = User::new(&hs, "alice").await;
+    let mut bob = User::new(&hs, "bob").await;
+    let server = hs.server_name.clone();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_for(
+        dir.path(),
+        &hs,
+        "\n[liaisons]\nsecurity = [\"alice\"]\n",
+        None,
+    )
+    .replace(
+        "windows = [\"console:#ops\"]",
+        &format!("windows = [\"matrix:#releng:{server}\"]"),
+    );
+    let now = SystemClock::current();
+    let clock = Arc::new(ManualClock::new(now));
+    let run = start_bot_on(&text, clock.clone() as Arc<dyn Clock>).await;
+
+    // #releng, with the bot and bob invited.
+    let mut request = CreateRoom::new();
+    request.invite = vec![bot.clone(), bob.id.clone()];
+    request.room_alias_name = Some("releng".to_string());
+    let room = alice
+        .client
+        .create_room(request)
+        .await
+        .expect("create room");
+    let room_id = room.room_id().to_owned();
+    bob.join(&room_id).await;
+    alice.wait_joined(&room_id, &bot).await;
+    bob.wait_joined(&room_id, &bot).await;
+    let alice_id = alice.id.to_string();
+    let bob_id = bob.id.to_string();
+
+    // Escalation: the call is a pill for alice with her id in m.mentions.
+    bob.say(&room_id, "!escalate security disk full").await;
+    let call = bob
+        .wait_for(&room_id, &bot, |b| b.contains("from bob: disk full"))
+        .await;
+    assert!(
+        body(&call).starts_with("alice: escalation #1 (security)"),
+        "{}",
+        body(&call)
+    );
+    assert_eq!(mentioned(&call), [alice_id.as_str()]);
+    assert!(
+        html(&call).starts_with(&format!(
+            "<a href=\"https://matrix.to/#/{alice_id}\">alice</a>: "
+        )),
+        "{}",
+        html(&call)
+    );
+
+    // Mentions in: a Matrix id, and the pill a client sends.
+    alice
+        .say(&room_id, &format!("!role set security {bob_id}"))
+        .await;
+    let reply = alice
+        .wait_for(&room_id, &bot, |b| b.starts_with("security is covered"))
+        .await;
+    assert_eq!(body(&reply), "security is covered by bob");
+    let pill = format!("!role set security <a href=\"https://matrix.to/#/{alice_id}\">Alice</a>");
+    room.send(RoomMessageEventContent::text_html(
+        "!role set security Alice",
+        pill,
+    ))
+    .await
+    .expect("send the pill");
+    let reply = alice
+        .wait_for(&room_id, &bot, |b| b.starts_with("security is covered"))
+        .await;
+    assert_eq!(body(&reply), "security is covered by alice");
+    alice
+        .say(&room_id, &format!("!role set security @eve:{server}"))
+        .await;
+    let refusal = alice.wait_for(&room_id, &bot, |b| b.contains("@eve")).await;
+    assert!(
+        body(&refusal).contains(&format!("mention \"@eve:{server}\"")),
+        "{}",
+        body(&refusal)
+    );
+
+    // A window start pings its deployers, then the owners of its patches.
+    let start = (now + chrono::Duration::hours(2))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string();
+    alice
+        .say(
+            &room_id,
+            &format!("!window add hotfix {start} 1h {alice_id} bob"),
+        )
+        .await;
+    alice
+        .wait_for(&room_id, &bot, |b| b.starts_with("added window hotfix"))
+        .await;
+    bob.say(&room_id, "!window join hotfix 1234").await;
+    bob.wait_for(&room_id, &bot, |b| b.starts_with("queued #1"))
+        .await;
+    clock.advance(chrono::Duration::minutes(121));
+    run.bot.scheduler().tick().await;
+    let first = bob
+        .wait_for(&room_id, &bot, |b| {
+            b.starts_with("deploy window hotfix starts now")
+        })
+        .await;
+    assert!(
+        body(&first).ends_with("deployers: alice, bob"),
+        "{}",
+        body(&first)
+    );
+    let mut want = vec![alice_id.clone(), bob_id.clone()];
+    want.sort();
+    assert_eq!(mentioned(&first), want);
+    let second = bob
+        .wait_for(&room_id, &bot, |b| b.contains("up in hotfix"))
+        .await;
+    assert!(
+        body(&second).starts_with("bob: your patches"),
+        "{}",
+        body(&second)
+    );
+    assert_eq!(mentioned(&second), [bob_id]);
+}
+
+/// The console's abuse checks (`abuse.rs`) through Synapse: a body just
+/// under Synapse's 64 KiB event limit and ten thousand words are refused
+/// with a short reply; nothing changes and the next command runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_bodies_up_to_synapses_limit_are_refused_cleanly() {
+    let mut s = scene().await;
+    let room = s.room(false).await;
+    let events = s.run.bot.ledger.events().expect("events").len();
+    let big = format!("!tree close autoland {} #infra", "x".repeat(60_000));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (text, quoted) in [(&big, "xxxxxxxx"), (&words, "w w w w")] {
+        s.alice.say(&room, text).await;
+        let refusal = s
+            .alice
+            .wait_for(&room, &s.bot, |b| {
+                b.contains("message too long") && b.contains(quoted)
+            })
+            .await;
+        assert!(body(&refusal).len() < 300, "{}", body(&refusal));
+    }
+    s.alice.say(&room, "!ping").await;
+    s.alice.wait_for(&room, &s.bot, |b| b == "pong").await;
+    assert_eq!(s.run.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(tree_status(&s.run.bot, "autoland"), Status::Open);
+}
+
+/// Synapse answers 429 when the bot sends faster than its limit (lowered
+/// for the bot alone through the admin API: 1 message/s, burst 1): the
+/// bot waits as told and every announcement still arrives, once, in order.
+/// A 429 treated as a refusal would drop them (4xx is `Rejected`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_429_is_waited_out_and_nothing_is_lost() {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    hs.register_admin("ops");
+    let bot = bot_id(&hs);
+    let ops = User::new(&hs, "ops").await;
+    let token = ops.client.access_token().expect("ops is logged in");
+    let limited = reqwest::Client::new()
+        .post(format!(
+            "{}/_synapse/admin/v1/users/{bot}/override_ratelimit",
+            hs.url()
+        ))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(r#"{"messages_per_second": 1, "burst_count": 1}"#)
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(limited.status().is_success(), "{limited:?}");
+
+    let mut alice = User::new(&hs, "alice").await;
+    let room = alice.create_room(false, &[&bot]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_for(
+        dir.path(),
+        &hs,
+        &format!("rooms = [\"{room}\"]"),
+        Some(&room),
+    );
+    let run = start_bot(&text).await;
+    alice.wait_joined(&room, &bot).await;
+    let trees = ["autoland", "mozilla-central", "try"];
+    for tree in trees {
+        let reply = say(
+            &run.bot,
+            "alice",
+            &format!("!tree close {tree} burst #infra"),
+        )
+        .await;
+        assert!(reply.starts_with(&format!("closed {tree}")), "{reply}");
+    }
+    assert!(
+        signalbox::outbox::drained(&run.bot.ledger, Network::Matrix, WAIT * 2).await,
+        "every announcement was taken by Synapse"
+    );
+    let seen = alice.collect(&room, &bot, Duration::from_secs(3)).await;
+    let announced: Vec<&str> = seen
+        .iter()
+        .map(body)
+        .filter(|b| b.contains("burst"))
+        .collect();
+    assert_eq!(announced.len(), 3, "{announced:?}");
+    for (tree, body) in trees.iter().zip(&announced) {
+        assert!(body.contains(tree), "in order: {announced:?}");
     }
 }

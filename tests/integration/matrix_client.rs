@@ -97,6 +97,19 @@ impl Homeserver {
         run(&["register", &path, &self.port.to_string(), name, PASSWORD]);
     }
 
+    /// Creates a server admin (who may call `/_synapse/admin`).
+    pub fn register_admin(&self, name: &str) {
+        let path = self.dir.path().display().to_string();
+        run(&[
+            "register",
+            &path,
+            &self.port.to_string(),
+            name,
+            PASSWORD,
+            "admin",
+        ]);
+    }
+
     pub fn stop(&self) {
         run(&["stop", &self.dir.path().display().to_string()]);
     }

@@ -17,7 +17,17 @@ use signalbox_commands::oncall::Change as DutyChange;
 use crate::common::{at, event_count, http, say, serve};
 
 fn config(dir: &Path, extra: &str) -> Config {
-    let text = format!(
+    Config::from_text(
+        &config_text(dir, extra),
+        "oncall.toml",
+        &HashMap::new(),
+        None,
+    )
+    .expect("oncall test config")
+}
+
+fn config_text(dir: &Path, extra: &str) -> String {
+    format!(
         r#"
 [bot]
 data_dir = {data:?}
@@ -54,8 +64,7 @@ ci = "rotation:ci"
 {extra}
 "#,
         data = dir.join("data").display().to_string()
-    );
-    Config::from_text(&text, "oncall.toml", &HashMap::new(), None).expect("oncall test config")
+    )
 }
 
 async fn open(dir: &Path, clock: &Arc<ManualClock>) -> Bot {
@@ -569,4 +578,69 @@ async fn rotation_proxy_returns_the_on_shift_email() {
     assert_eq!(json["result"][0]["next"][0]["person"], "carol");
     assert_eq!(bot.ledger.state().duty.overrides.len(), 0);
     shutdown.cancel();
+}
+
+/// Handoff digests go to the rotation's channels and to `[announce]
+/// handoff`, once to a channel that both name.
+#[tokio::test]
+async fn handoff_digests_also_go_to_the_handoff_channels_once_each() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-10-21T04:00:00Z")));
+    let text = config_text(dir.path(), "").replace(
+        "[announce]\n",
+        "[announce]\nhandoff = [\"console:#ci\", \"console:#handoffs\"]\n",
+    );
+    let config = Config::from_text(&text, "oncall.toml", &HashMap::new(), None).expect("config");
+    let bot = Bot::open(config, clock.clone() as Arc<dyn Clock>)
+        .await
+        .expect("bot");
+    bot.scheduler().tick().await; // first sight: alice is on
+    clock.advance(Duration::hours(3)); // 09:00 in Berlin: bob's shift
+    bot.scheduler().tick().await;
+    let ci = outbox_texts(&bot, "console:#ci");
+    let handoffs = outbox_texts(&bot, "console:#handoffs");
+    assert_eq!(ci.len(), 1, "once, though both name #ci: {ci:#?}");
+    assert!(ci[0].starts_with("ci handoff: alice → bob"), "{ci:?}");
+    assert_eq!(handoffs, ci);
+    // `oncall handoff` posts there too.
+    say(&bot, "carol", "!oncall handoff ci").await;
+    assert_eq!(outbox_texts(&bot, "console:#handoffs").len(), 2);
+    assert_eq!(outbox_texts(&bot, "console:#ci").len(), 2);
+}
+
+/// `status ok` restores the topics it knew and leaves alone one it never
+/// knew, rather than clearing it.
+#[tokio::test]
+async fn status_ok_leaves_a_topic_it_never_knew() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-10-21T08:00:00Z")));
+    let text = config_text(dir.path(), "").replace(
+        "status = [\"console:#ops\", \"console:#dev\"]",
+        "status = [\"console:#ops\", \"console:#dev\", \"console:#new\"]",
+    );
+    let config = Config::from_text(&text, "oncall.toml", &HashMap::new(), None).expect("config");
+    let bot = Bot::open(config, clock.clone() as Arc<dyn Clock>)
+        .await
+        .expect("bot");
+    say(&bot, "alice", "!status alert CI is down").await;
+    assert_eq!(
+        outbox_texts(&bot, "console:#new (topic)"),
+        ["ALERT: CI is down"]
+    );
+    let reply = say(&bot, "alice", "!status ok").await;
+    assert!(
+        reply.ends_with(
+            "the topic of console:#new was not known before the alert, so it was left as it is"
+        ),
+        "{reply}"
+    );
+    assert_eq!(
+        outbox_texts(&bot, "console:#new (topic)"),
+        ["ALERT: CI is down"],
+        "no empty topic is sent"
+    );
+    assert_eq!(
+        outbox_texts(&bot, "console:#ops (topic)"),
+        ["ALERT: CI is down", "ops topic"]
+    );
 }

@@ -20,7 +20,7 @@ use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{at, bin, config_text, eventually};
-use crate::fake_slack::{FakeSlack, GONE};
+use crate::fake_slack::{FakeSlack, GONE, escaped};
 
 const ALICE: &str = "U0ALICE01"; // admin and sheriff in the example config
 const STRANGER: &str = "U0STRANGER";
@@ -30,16 +30,33 @@ const SECRET: &str = "test-signing-secret";
 
 /// A bot whose tree announcements also go to the Slack `channels`.
 async fn slack_bot(dir: &std::path::Path, channels: &[&str]) -> Bot {
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    slack_bot_with(dir, channels, "", clock).await
+}
+
+/// [`slack_bot`] with `extra` config (and window announcements in the
+/// first channel too) on `clock`.
+async fn slack_bot_with(
+    dir: &std::path::Path,
+    channels: &[&str],
+    extra: &str,
+    clock: Arc<ManualClock>,
+) -> Bot {
     let list: Vec<String> = std::iter::once("console:#ops".to_string())
         .chain(channels.iter().map(|c| format!("slack:{c}")))
         .map(|c| format!("\"{c}\""))
         .collect();
-    let text = config_text(dir, "").replace(
+    let mut text = config_text(dir, extra).replace(
         "trees = [\"console:#ops\"]",
         &format!("trees = [{}]", list.join(", ")),
     );
+    if !extra.is_empty() {
+        text = text.replace(
+            "windows = [\"console:#ops\"]",
+            &format!("windows = [{}]", list.join(", ")),
+        );
+    }
     let config = Config::from_text(&text, "test.toml", &HashMap::new(), None).expect("config");
-    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
     Bot::open(config, clock as Arc<dyn Clock>)
         .await
         .expect("bot opens")
@@ -67,8 +84,13 @@ impl Running {
     }
 
     async fn announcing(channels: &[&str]) -> Running {
+        let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+        Running::with(channels, "", clock).await
+    }
+
+    async fn with(channels: &[&str], extra: &str, clock: Arc<ManualClock>) -> Running {
         let dir = tempfile::tempdir().expect("tempdir");
-        let bot = slack_bot(dir.path(), channels).await;
+        let bot = slack_bot_with(dir.path(), channels, extra, clock).await;
         let fake = FakeSlack::start().await;
         let adapter = adapter(&bot, &fake, Mode::Socket);
         let shutdown = CancellationToken::new();
@@ -711,4 +733,291 @@ async fn config_needs_the_tokens_of_its_mode() {
         "xoxb-from-env"
     );
     assert!(!format!("{config:?}").contains("from-"));
+}
+
+/// carol is on Slack; bob is not; security is carol's.
+const MENTIONS_EXTRA: &str = r#"
+[people.carol]
+slack = "U0CAROL01"
+[liaisons]
+security = ["carol"]
+"#;
+
+/// The `<@U…>` mentions in a Slack text, in order.
+fn slack_mentions(text: &str) -> Vec<String> {
+    text.split("<@")
+        .skip(1)
+        .filter_map(|rest| rest.split_once('>').map(|(id, _)| id.to_string()))
+        .collect()
+}
+
+/// The texts posted to `channel` with `chat.postMessage`.
+fn posted(fake: &FakeSlack, channel: &str) -> Vec<String> {
+    fake.calls("chat.postMessage")
+        .iter()
+        .filter(|c| c.body["channel"] == channel && c.status == 200)
+        .filter_map(|c| c.body["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn people_are_pinged_as_user_ids_and_named_by_mentions() {
+    let clock = Arc::new(ManualClock::new(at("2026-11-22T10:00:00Z")));
+    let run = Running::with(&["C0RELENG"], MENTIONS_EXTRA, clock.clone()).await;
+    let fake = &run.fake;
+
+    // Mentions in: carol by her Slack id; an unknown id is refused, quoted.
+    fake.slash(
+        "m-1",
+        "/signalbox",
+        "role set security <@U0CAROL01>",
+        ALICE,
+        "C0OPS",
+    );
+    fake.slash(
+        "m-2",
+        "/signalbox",
+        "role set security <@U0NOBODY>",
+        ALICE,
+        "C0OPS",
+    );
+    eventually("both answers", || {
+        !fake.hook("m-1").is_empty() && !fake.hook("m-2").is_empty()
+    })
+    .await;
+    assert_eq!(fake.hook("m-1")[0]["text"], "security is covered by carol");
+    let refusal = &fake.hook("m-2")[0];
+    assert_eq!(refusal["response_type"], "ephemeral");
+    assert!(
+        // Quoted as typed: escaped, so Slack shows it and pings nobody.
+        refusal["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("mention \"&lt;@U0NOBODY&gt;\"")),
+        "{refusal}"
+    );
+
+    // Escalation: the channel message pings carol, and only her.
+    fake.slash(
+        "m-3",
+        "/signalbox",
+        "escalate security disk full",
+        ALICE,
+        "C0OPS",
+    );
+    eventually("the escalation in C0OPS", || {
+        !posted(fake, "C0OPS").is_empty()
+    })
+    .await;
+    let call = &posted(fake, "C0OPS")[0];
+    assert!(
+        call.starts_with("<@U0CAROL01>: escalation #1 (security)"),
+        "{call}"
+    );
+    assert_eq!(slack_mentions(call), ["U0CAROL01"]);
+    eventually("the reply", || !fake.hook("m-3").is_empty()).await;
+    let reply = fake.hook("m-3")[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        slack_mentions(&reply).is_empty(),
+        "the reply describes: {reply}"
+    );
+
+    // A window start pings its deployers, then the owners of its patches.
+    fake.slash(
+        "m-4",
+        "/signalbox",
+        "window add hotfix 10:30 1h <@U0CAROL01> bob",
+        ALICE,
+        "C0OPS",
+    );
+    fake.slash(
+        "m-5",
+        "/signalbox",
+        "window join hotfix 1234",
+        ALICE,
+        "C0OPS",
+    );
+    eventually("both answers", || {
+        !fake.hook("m-4").is_empty() && !fake.hook("m-5").is_empty()
+    })
+    .await;
+    assert_eq!(
+        fake.hook("m-5")[0]["response_type"],
+        "in_channel",
+        "{:?}",
+        fake.hook("m-5")
+    );
+    clock.advance(chrono::Duration::minutes(31));
+    run.bot.scheduler().tick().await;
+    // The window's start and the owners' ping (the "added window"
+    // announcement may be posted to the same channel before them).
+    eventually("the window start in C0RELENG", || {
+        posted(fake, "C0RELENG")
+            .iter()
+            .filter(|t| t.contains("hotfix") && !t.contains("added window"))
+            .count()
+            >= 2
+    })
+    .await;
+    let start: Vec<String> = posted(fake, "C0RELENG")
+        .into_iter()
+        .filter(|t| t.contains("hotfix") && !t.contains("added window"))
+        .collect();
+    assert!(
+        start[0].starts_with("deploy window hotfix starts now"),
+        "{start:?}"
+    );
+    assert!(
+        start[0].ends_with("deployers: <@U0CAROL01>, bob"),
+        "bob has no Slack id: {start:?}"
+    );
+    assert_eq!(slack_mentions(&start[0]), ["U0CAROL01"]);
+    assert!(
+        start[1].starts_with("<@U0ALICE01>: your patches are up in hotfix"),
+        "{start:?}"
+    );
+    assert_eq!(slack_mentions(&start[1]), [ALICE]);
+}
+
+#[tokio::test]
+async fn slack_text_is_read_as_typed_and_shown_as_typed() {
+    let run = Running::start().await;
+    let fake = &run.fake;
+    // What Slack sends for `close autoland fix A&B <now> #infra` when
+    // #infra is a channel: escaped, with the channel as a link.
+    let sent = format!("{} <#C0123|infra>", escaped("close autoland fix A&B <now>"));
+    assert_eq!(
+        sent,
+        "close autoland fix A&amp;B &lt;now&gt; <#C0123|infra>"
+    );
+    fake.slash("t-1", "/tree", &sent, ALICE, "C0OPS");
+    eventually("the reply", || !fake.hook("t-1").is_empty()).await;
+    assert_eq!(
+        run.tree_status("autoland"),
+        "closed",
+        "{:?}",
+        fake.hook("t-1")
+    );
+    let state = run.bot.ledger.state();
+    let tree = state.trees.get("autoland").expect("tree");
+    assert_eq!(tree.condition.reason, "fix A&B <now>");
+    assert_eq!(tree.condition.tags, ["infra"]);
+    let events = format!("{:?}", run.bot.ledger.events().expect("events"));
+    assert!(
+        events.contains("fix A&B <now>"),
+        "the event holds the reason as typed"
+    );
+    let (addr, stop) = crate::common::serve(&run.bot).await;
+    let trees = http_get(addr, "/trees").await;
+    assert_eq!(
+        trees["result"]["autoland"]["reason"], "fix A&B <now>",
+        "{trees}"
+    );
+    stop.cancel();
+    // Out: escaped, so Slack shows exactly what was typed.
+    let reply = fake.hook("t-1")[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(reply.contains("fix A&amp;B &lt;now&gt;"), "{reply}");
+    eventually("the announcement", || !posted(fake, "C0RELENG").is_empty()).await;
+    let announced = &posted(fake, "C0RELENG")[0];
+    assert!(announced.contains("fix A&amp;B &lt;now&gt;"), "{announced}");
+    // Echoed text cannot ping: `<!here>` comes back inert.
+    fake.slash(
+        "t-2",
+        "/tree",
+        "motd autoland <!here> read this",
+        ALICE,
+        "C0OPS",
+    );
+    eventually("the motd reply", || !fake.hook("t-2").is_empty()).await;
+    let motd = fake.hook("t-2")[0]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        motd.contains("@here read this") && !motd.contains("<!"),
+        "{motd}"
+    );
+}
+
+/// A GET on the bot's HTTP server; the JSON body.
+async fn http_get(addr: SocketAddr, path: &'static str) -> serde_json::Value {
+    tokio::task::spawn_blocking(move || {
+        let mut stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .expect("write");
+        let mut raw = String::new();
+        stream.read_to_string(&mut raw).expect("read");
+        let body = raw.split("\r\n\r\n").nth(1).unwrap_or_default();
+        serde_json::from_str(body).expect("json body")
+    })
+    .await
+    .expect("join")
+}
+
+/// The abuse checks the console has (`abuse.rs`), through the Slack adapter
+/// as Slack delivers them: a megabyte of text and ten thousand words are
+/// refused with a short message; an envelope whose text is an escaped lone
+/// surrogate (JSON, but not UTF-8 text) is dropped. Nothing changes, nothing
+/// panics, and the same connection serves the next command.
+#[tokio::test]
+async fn absurd_text_from_slack_is_refused_cleanly_and_the_next_command_runs() {
+    let run = Running::start().await;
+    let fake = &run.fake;
+    let events = run.bot.ledger.events().expect("events").len();
+    let megabyte = format!("!tree close autoland {} #infra", "x".repeat(1 << 20));
+    let words = format!("!tree close autoland {}#infra", "w ".repeat(10_000));
+    for (i, text) in [megabyte, words].iter().enumerate() {
+        fake.event(
+            &format!("env-abuse-{i}"),
+            &format!("EvAbuse{i}"),
+            json!({
+                "type": "message", "user": ALICE, "text": text,
+                "channel": "C0OPS", "channel_type": "channel",
+                "ts": format!("1700000500.00000{i}"),
+            }),
+        );
+    }
+    let answers = |fake: &FakeSlack| -> Vec<String> {
+        ["chat.postMessage", "chat.postEphemeral"]
+            .iter()
+            .flat_map(|m| fake.calls(m))
+            .filter(|c| c.body["channel"] == "C0OPS")
+            .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    eventually("both refusals", || answers(fake).len() == 2).await;
+    for answer in answers(fake) {
+        assert!(answer.contains("message too long"), "{answer}");
+        assert!(answer.len() < 300, "the reply does not echo the flood");
+    }
+    let bad = r#"{"type":"events_api","envelope_id":"env-surrogate","accepts_response_payload":false,"retry_attempt":0,"retry_reason":"","payload":{"token":"legacy","team_id":"T0TEAM","api_app_id":"A0APP","type":"event_callback","event_id":"EvSurrogate","event_time":1700000000,"event":{"type":"message","user":"U0ALICE01","text":"!tree close autoland \ud800 #infra","channel":"C0OPS","channel_type":"channel","ts":"1700000600.000001"}}}"#;
+    fake.push_raw(bad);
+    fake.event(
+        "env-after",
+        "EvAfter",
+        json!({
+            "type": "message", "user": ALICE, "text": "ping",
+            "channel": "D0ALICE", "channel_type": "im", "ts": "1700000700.000001",
+        }),
+    );
+    eventually("the next command answered", || {
+        fake.calls("chat.postMessage")
+            .iter()
+            .any(|c| c.body["channel"] == "D0ALICE" && c.body["text"] == "pong")
+    })
+    .await;
+    assert_eq!(run.bot.ledger.events().expect("events").len(), events);
+    assert_eq!(run.tree_status("autoland"), "open");
+    assert_eq!(answers(fake).len(), 2, "the surrogate was answered nowhere");
 }

@@ -190,6 +190,11 @@ async fn adhoc_windows_list_and_bad_input() {
             r#"window "swat" already exists"#,
         ),
         (
+            "alice",
+            "!window add hotfix 16:00 1h erin zed",
+            r#""zed" is unknown (deployers must be configured people); people are: alice, bob, dave, erin"#,
+        ),
+        (
             "erin",
             "!window add hotfix 16:00 1h",
             r#"window add needs role "admin"; erin holds deployer"#,
@@ -251,4 +256,84 @@ async fn adhoc_windows_list_and_bad_input() {
     assert_eq!(json["windows"][1]["deployers"], serde_json::json!(["erin"]));
     assert_eq!(json["active"]["window"], "hotfix");
     assert!(json["upcoming"].as_array().expect("list").len() >= 7);
+}
+
+#[tokio::test]
+async fn a_forgotten_window_warns_closes_itself_and_the_next_one_opens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Monday 2026-11-23 14:00 UTC.
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T14:00:00Z")));
+    let bot = bot(dir.path(), &extra(), clock.clone()).await;
+    bot.scheduler().tick().await; // arms the windows
+    clock.set(at("2026-11-23T15:00:00Z"));
+    bot.scheduler().tick().await;
+    clock.set(at("2026-11-23T15:10:00Z"));
+    say(&bot, "erin", "!log synced T5").await;
+    clock.set(at("2026-11-23T15:54:59Z"));
+    assert_eq!(bot.scheduler().tick().await, 0, "not warned before 15:55");
+    clock.set(at("2026-11-23T15:55:00Z"));
+    assert_eq!(bot.scheduler().tick().await, 1);
+    assert_eq!(bot.scheduler().tick().await, 0, "warned once");
+    assert_eq!(
+        queued(&bot, "console:#deploy").last().map(String::as_str),
+        Some(
+            "erin: the swat deploy window ends in 5m (at 2026-11-23 16:00 UTC) and then closes itself; say !window done when you are finished"
+        )
+    );
+    clock.set(at("2026-11-23T16:00:00Z"));
+    assert_eq!(bot.scheduler().tick().await, 1);
+    assert_eq!(bot.scheduler().tick().await, 0, "closed once");
+    let summary = queued(&bot, "console:#deploy")
+        .last()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        summary.starts_with(
+            "the swat window closed itself at its end (2026-11-23 16:00 UTC) after 1h; logged during it (1):\n#"
+        ),
+        "{summary}"
+    );
+    assert!(summary.contains("erin: synced T5"), "{summary}");
+    // Later entries are no longer filed under it.
+    clock.set(at("2026-11-23T16:05:00Z"));
+    let reply = say(&bot, "erin", "!log after the window T6").await;
+    assert!(reply.starts_with("logged #"), "{reply}");
+    assert!(!reply.contains("window"), "{reply}");
+    // The next occurrence is announced and opened.
+    clock.set(at("2026-11-24T15:00:00Z"));
+    bot.scheduler().tick().await;
+    let active = bot.ledger.state().windows.active.clone();
+    assert_eq!(
+        active.map(|a| (a.window, a.started)),
+        Some(("swat".to_string(), at("2026-11-24T15:00:00Z")))
+    );
+}
+
+#[tokio::test]
+async fn a_window_whose_end_passed_while_the_bot_was_down_closes_once_at_start_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T14:00:00Z")));
+    {
+        let bot = bot(dir.path(), &extra(), clock.clone()).await;
+        bot.scheduler().tick().await;
+        clock.set(at("2026-11-23T15:00:00Z"));
+        bot.scheduler().tick().await;
+        say(&bot, "erin", "!log synced T5").await;
+    }
+    // Down from 15:00 to 16:30, across the warning and the end.
+    clock.set(at("2026-11-23T16:30:00Z"));
+    let bot = bot(dir.path(), &extra(), clock.clone()).await;
+    let before = queued(&bot, "console:#deploy").len();
+    assert_eq!(bot.scheduler().tick().await, 1);
+    assert_eq!(bot.scheduler().tick().await, 0, "once");
+    let posted = queued(&bot, "console:#deploy");
+    assert_eq!(posted.len(), before + 1, "no stale warning: {posted:#?}");
+    assert!(
+        posted[before].starts_with(
+            "the swat window closed itself at its end (2026-11-23 16:00 UTC) after 1h; logged during it (1):"
+        ),
+        "{}",
+        posted[before]
+    );
+    assert!(bot.ledger.state().windows.active.is_none());
 }

@@ -22,6 +22,7 @@ pub const DESCRIPTION_MAX: usize = 100;
 
 /// Application command option types (Discord's numbering).
 const SUB_COMMAND: u8 = 1;
+const SUB_COMMAND_GROUP: u8 = 2;
 const STRING: u8 = 3;
 const INTEGER: u8 = 4;
 const BOOLEAN: u8 = 5;
@@ -50,16 +51,19 @@ pub fn application_commands() -> Json {
                 verbs
                     .into_iter()
                     .map(|verb| {
-                        let mut sub = json!({
-                            "type": SUB_COMMAND,
+                        let subverbs: Vec<&ClapCommand> =
+                            verb.get_subcommands().filter(|v| !v.is_hide_set()).collect();
+                        if subverbs.is_empty() {
+                            return sub_command(verb);
+                        }
+                        // A verb with verbs of its own (`oncall swap take`)
+                        // is a group of sub-commands.
+                        json!({
+                            "type": SUB_COMMAND_GROUP,
                             "name": name(verb.get_name()),
                             "description": description(verb.get_about().map(|a| a.to_string()), verb.get_name()),
-                        });
-                        let opts = options(verb);
-                        if !opts.is_empty() {
-                            sub["options"] = Json::Array(opts);
-                        }
-                        sub
+                            "options": subverbs.into_iter().map(sub_command).collect::<Vec<_>>(),
+                        })
                     })
                     .collect()
             };
@@ -70,6 +74,20 @@ pub fn application_commands() -> Json {
         })
         .collect();
     Json::Array(commands)
+}
+
+/// One verb as a Discord sub-command with its options.
+fn sub_command(verb: &ClapCommand) -> Json {
+    let mut sub = json!({
+        "type": SUB_COMMAND,
+        "name": name(verb.get_name()),
+        "description": description(verb.get_about().map(|a| a.to_string()), verb.get_name()),
+    });
+    let opts = options(verb);
+    if !opts.is_empty() {
+        sub["options"] = Json::Array(opts);
+    }
+    sub
 }
 
 /// The arguments of one command as Discord options, required ones first
@@ -201,7 +219,8 @@ pub enum Value {
 }
 
 /// A slash-command invocation: `/tree close trees:autoland reason:…` is
-/// command `tree`, verb `close`, and its options by name.
+/// command `tree`, verb `close`, and its options by name; a verb in a
+/// group is `group verb` (`/oncall swap take id:7` has verb `swap take`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Invocation {
     pub command: String,
@@ -226,17 +245,16 @@ pub fn text(invocation: &Invocation) -> Result<String, Error> {
         .find(|f| f.get_name() == invocation.command)
         .ok_or_else(|| unknown("command", &invocation.command))?;
     let mut words = vec![family.get_name().to_string()];
-    let target = match &invocation.verb {
-        Some(verb) => {
-            let v = family
-                .get_subcommands()
-                .find(|v| name(v.get_name()) == *verb)
-                .ok_or_else(|| unknown(&format!("{} verb", family.get_name()), verb))?;
-            words.push(v.get_name().to_string());
-            v
-        }
-        None => family,
-    };
+    // A verb of a group is `group verb` (`swap take`).
+    let mut target = family;
+    for verb in invocation.verb.iter().flat_map(|v| v.split(' ')) {
+        let v = target
+            .get_subcommands()
+            .find(|v| name(v.get_name()) == verb)
+            .ok_or_else(|| unknown(&format!("{} verb", words.join(" ")), verb))?;
+        words.push(v.get_name().to_string());
+        target = v;
+    }
     let args = arguments(target);
     for (option, _) in &invocation.options {
         if !args.iter().any(|a| name(a.get_id().as_str()) == *option) {
@@ -343,7 +361,12 @@ mod tests {
                     walk(option, depth + 1);
                 }
             }
-            assert!(depth <= 2);
+            // Discord's nesting: command → [group →] sub-command → options.
+            match o["type"].as_u64() {
+                Some(2) => assert_eq!(depth, 1, "a group sits right under its command: {n}"),
+                Some(1) => assert!(depth <= 2, "{n} nested too deep"),
+                _ => assert!((1..=3).contains(&depth), "{n} nested too deep"),
+            }
         }
         for c in commands {
             walk(c, 0);
@@ -384,7 +407,8 @@ mod tests {
             .iter()
             .find(|v| v["name"] == "undo")
             .expect("undo verb");
-        assert_eq!(undo["options"][0]["type"], INTEGER);
+        // An entry id or `list`.
+        assert_eq!(undo["options"][0]["type"], STRING);
         let ping = commands
             .as_array()
             .expect("array")
@@ -392,6 +416,28 @@ mod tests {
             .find(|c| c["name"] == "ping")
             .expect("ping");
         assert!(ping.get("options").is_none());
+        // Verbs with verbs of their own are groups of sub-commands.
+        let oncall = commands
+            .as_array()
+            .expect("array")
+            .iter()
+            .find(|c| c["name"] == "oncall")
+            .expect("oncall");
+        let swap = oncall["options"]
+            .as_array()
+            .expect("verbs")
+            .iter()
+            .find(|v| v["name"] == "swap")
+            .expect("swap");
+        assert_eq!(swap["type"], SUB_COMMAND_GROUP);
+        let take = swap["options"]
+            .as_array()
+            .expect("swap verbs")
+            .iter()
+            .find(|v| v["name"] == "take")
+            .expect("take");
+        assert_eq!(take["type"], SUB_COMMAND);
+        assert_eq!(take["options"][0]["name"], "id");
     }
 
     #[test]
@@ -434,6 +480,23 @@ mod tests {
                 "tree open \"mozilla central\"",
             ),
             (invocation("ping", None, &[]), "ping"),
+            (
+                invocation("oncall", Some("swap take"), &[("id", Value::Integer(7))]),
+                "oncall swap take 7",
+            ),
+            (
+                invocation(
+                    "oncall",
+                    Some("override set"),
+                    &[
+                        ("rotation", string("ci")),
+                        ("person", string("bob")),
+                        ("from", string("10:00")),
+                        ("until", string("12:00")),
+                    ],
+                ),
+                "oncall override set ci bob 10:00 12:00",
+            ),
             (
                 invocation(
                     "help",

@@ -8,6 +8,9 @@
 
 use std::collections::HashMap;
 
+use signalbox_commands::PlatformUserId;
+use signalbox_commands::mention;
+
 /// rfc1459 case folding, as the server compares nicks.
 pub fn fold(nick: &str) -> String {
     nick.chars()
@@ -72,6 +75,32 @@ impl Accounts {
         nicks.sort_by_key(|n| (fold(n) != want, n.to_string()));
         nicks.first().copied()
     }
+
+    /// `text` with each mention as the nick its account is using now, so
+    /// the person's client highlights it; their name when nobody is logged
+    /// in to the account (a guest on that nick is never pinged for them).
+    pub fn render(&self, text: &str) -> String {
+        mention::render(text, |name, account| {
+            account
+                .and_then(|a| self.nick_of(a))
+                .unwrap_or(name)
+                .to_string()
+        })
+    }
+
+    /// The words of `text` that are nicks logged in to an account now, with
+    /// the account: a command may name a person by their live nick.
+    pub fn aliases(&self, text: &str) -> Vec<(String, PlatformUserId)> {
+        let mut out: Vec<(String, PlatformUserId)> = Vec::new();
+        for word in text.split_whitespace() {
+            if let Some(account) = self.account(word)
+                && !out.iter().any(|(w, _)| w == word)
+            {
+                out.push((word.to_string(), PlatformUserId::new(account)));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -92,6 +121,18 @@ mod tests {
         assert_eq!(a.nick_of("Alice"), Some("Ally"));
         a.rename("ally", "ally[away]");
         assert_eq!(a.account("ALLY{AWAY}"), Some("alice"));
+        a.set("bob", account_field("*"));
+        let ping = mention::ping_handle("alice", "alice");
+        assert_eq!(a.render(&format!("{ping}: up")), "ally[away]: up");
+        assert_eq!(
+            a.render(&mention::ping_handle("bob", "bob")),
+            "bob",
+            "bob is not logged in: his name, not a ping of a nick"
+        );
+        assert_eq!(
+            a.aliases("oncall override ciduty ally[away] bob alice"),
+            [("ally[away]".to_string(), PlatformUserId::new("alice"))]
+        );
         a.set("alice", account_field("alice"));
         assert_eq!(
             a.nick_of("alice"),

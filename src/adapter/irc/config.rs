@@ -38,7 +38,7 @@ pub struct Config {
     #[serde(default)]
     pub channels: Vec<Channel>,
     /// Lines of one reply or announcement before the rest is folded into a
-    /// pointer to the dashboard (0: never fold).
+    /// link to a page with the whole text (0: never fold).
     #[serde(default = "default_max_lines")]
     pub max_lines: usize,
     /// Reconnect backoff: first delay and cap, in milliseconds (with jitter).

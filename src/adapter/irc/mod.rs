@@ -88,10 +88,31 @@ pub enum SessionError {
     Registration(Duration),
 }
 
-/// Why a topic could not be set; the text is for the user.
+/// Why a topic could not be set; the text is for the user. `offline`: the
+/// bot is not connected or not (yet) back in the channel, so trying again
+/// once it is may work; otherwise the network said no.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct TopicError(pub String);
+#[error("{message}")]
+pub struct TopicError {
+    pub message: String,
+    pub offline: bool,
+}
+
+impl TopicError {
+    fn refused(message: String) -> Self {
+        Self {
+            message,
+            offline: false,
+        }
+    }
+
+    fn offline(message: String) -> Self {
+        Self {
+            message,
+            offline: true,
+        }
+    }
+}
 
 /// One line for the writer task; `done` fires once it is on the socket.
 struct Out {
@@ -130,8 +151,10 @@ pub struct Irc {
     config: Config,
     budget: Budget,
     health: Option<HealthBoard>,
-    /// Where folded output can be read in full (the dashboard).
+    /// The dashboard, linked from folded output when there is no page store.
     more_at: String,
+    /// Where folded output is kept in full, linked as `{more_at}r/{id}`.
+    pages: Option<crate::pages::Pages>,
     shared: Mutex<Shared>,
     /// Fires whenever the set of joined channels changes.
     joins: tokio::sync::watch::Sender<usize>,
@@ -148,6 +171,7 @@ impl Irc {
             budget,
             health,
             more_at,
+            pages: None,
             shared: Mutex::new(Shared {
                 nick,
                 userlen: 11,
@@ -156,6 +180,13 @@ impl Irc {
             }),
             joins: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Folded output links to its whole text kept in `pages` (at
+    /// `/r/{id}` under `more_at`, the HTTP server's address).
+    pub fn with_pages(mut self, pages: crate::pages::Pages) -> Self {
+        self.pages = Some(pages);
+        self
     }
 
     fn shared(&self) -> std::sync::MutexGuard<'_, Shared> {
@@ -205,6 +236,15 @@ impl Irc {
         }
     }
 
+    /// Whether `channel` is one of `adapters.irc.channels` (the bot joins
+    /// it, and rejoins it after a reconnect or a kick).
+    fn configured(&self, channel: &str) -> bool {
+        self.config
+            .channels
+            .iter()
+            .any(|k| fold(k.name()) == fold(channel))
+    }
+
     fn changed_joins(&self) {
         self.joins.send_modify(|n| *n += 1);
     }
@@ -218,20 +258,28 @@ impl Irc {
     /// Says `text` to `target` (channel or nick) with PRIVMSG, paced by the
     /// budget; returns once every line is on the socket.
     async fn say(&self, target: &str, text: &str, lines: &Lines) -> Result<(), SendError> {
-        let source_len = self.shared().source_len();
+        let (source_len, text) = {
+            let shared = self.shared();
+            (shared.source_len(), shared.accounts.render(text))
+        };
+        let text = text.as_str();
         if !line::is_target("PRIVMSG", target, source_len) {
             return Err(SendError::Rejected(format!(
                 "\"{target}\" is not a channel or nick the bot can write to"
             )));
         }
-        let wire = line::messages(
-            "PRIVMSG",
-            target,
-            text,
-            source_len,
-            self.config.max_lines,
-            &self.more_at,
-        );
+        let max_lines = self.config.max_lines;
+        let unfolded = line::messages("PRIVMSG", target, text, source_len, 0, "").len();
+        let more_at = match &self.pages {
+            // Too long for one go: keep the whole text and link to it.
+            Some(pages) if max_lines > 0 && unfolded > max_lines => format!(
+                "{}/r/{}",
+                self.more_at.trim_end_matches('/'),
+                pages.keep(text)
+            ),
+            _ => self.more_at.clone(),
+        };
+        let wire = line::messages("PRIVMSG", target, text, source_len, max_lines, &more_at);
         let mut last = None;
         for l in wire {
             self.budget.take().await;
@@ -257,14 +305,19 @@ impl Irc {
         let (lines, rx) = {
             let mut shared = self.shared();
             let Some(lines) = shared.lines.clone() else {
-                return Err(TopicError(format!(
+                return Err(TopicError::offline(format!(
                     "cannot set the topic of {channel}: not connected to irc"
                 )));
             };
             if !shared.joined.contains(&key) {
-                return Err(TopicError(format!(
-                    "cannot set the topic of {channel}: the bot is not in that channel"
-                )));
+                let message =
+                    format!("cannot set the topic of {channel}: the bot is not in that channel");
+                // A configured channel is being (re)joined.
+                return Err(if self.configured(channel) {
+                    TopicError::offline(message)
+                } else {
+                    TopicError::refused(message)
+                });
             }
             let (tx, rx) = oneshot::channel();
             shared.topics.insert(key.clone(), tx);
@@ -278,15 +331,19 @@ impl Irc {
         });
         if sent.is_err() {
             self.shared().topics.remove(&key);
-            return Err(TopicError(format!(
+            return Err(TopicError::offline(format!(
                 "cannot set the topic of {channel}: disconnected"
             )));
         }
         match tokio::time::timeout(TOPIC_TIMEOUT, rx).await {
             Ok(Ok(result)) => result,
-            _ => {
+            // The waiter went with the session: disconnected meanwhile.
+            Ok(Err(_)) => Err(TopicError::offline(format!(
+                "cannot set the topic of {channel}: disconnected"
+            ))),
+            Err(_) => {
                 self.shared().topics.remove(&key);
-                Err(TopicError(format!(
+                Err(TopicError::refused(format!(
                     "cannot set the topic of {channel}: the server did not confirm it"
                 )))
             }
@@ -646,7 +703,7 @@ impl Irc {
             }
             Response::ERR_CHANOPRIVSNEEDED => {
                 if let Some(tx) = self.shared().topics.remove(&fold(arg(1))) {
-                    let _ = tx.send(Err(TopicError(format!(
+                    let _ = tx.send(Err(TopicError::refused(format!(
                         "cannot set the topic of {}: the bot needs channel operator status there (or the channel's topic lock, mode +t, off)",
                         arg(1)
                     ))));
@@ -654,10 +711,15 @@ impl Irc {
             }
             Response::ERR_NOTONCHANNEL => {
                 if let Some(tx) = self.shared().topics.remove(&fold(arg(1))) {
-                    let _ = tx.send(Err(TopicError(format!(
+                    let message = format!(
                         "cannot set the topic of {}: the bot is not in that channel",
                         arg(1)
-                    ))));
+                    );
+                    let _ = tx.send(Err(if self.configured(arg(1)) {
+                        TopicError::offline(message)
+                    } else {
+                        TopicError::refused(message)
+                    }));
                 }
             }
             Response::ERR_BANNEDFROMCHAN
@@ -727,6 +789,7 @@ pub fn read_privmsg(
         },
         text: text.clone(),
         id: tag("msgid"),
+        aliases: accounts.aliases(text),
     };
     let reply_to = if to_channel { target.clone() } else { nick };
     Some((inbound, reply_to))
@@ -956,13 +1019,22 @@ impl Adapter for Irc {
 
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError> {
         if let Destination::Topic(c) = to {
-            // A topic the bot may not set (no ops, topic lock) will not
-            // become settable by retrying: say why and move on, so the
-            // announcements queued behind it are not held up.
-            if let Err(e) = self.set_topic(c.channel(), text).await {
-                tracing::warn!(channel = %c, "topic not set: {e}");
-            }
-            return Ok(());
+            return match self
+                .set_topic(c.channel(), &signalbox_commands::mention::plain(text))
+                .await
+            {
+                Ok(()) => Ok(()),
+                // Not connected, or not back in the channel yet: the outbox
+                // tries again once the network is back.
+                Err(e) if e.offline => Err(SendError::Disconnected),
+                // A topic the bot may not set (no ops, topic lock) will not
+                // become settable by retrying: say why and move on, so the
+                // announcements queued behind it are not held up.
+                Err(e) => {
+                    tracing::warn!(channel = %c, "topic not set: {e}");
+                    Ok(())
+                }
+            };
         }
         let (target, lines) = {
             let shared = self.shared();
@@ -971,12 +1043,7 @@ impl Adapter for Irc {
                 Destination::Topic(_) => unreachable!("topics are handled above"),
                 Destination::Channel(c) => {
                     if !shared.joined.contains(&fold(c.channel())) {
-                        let configured = self
-                            .config
-                            .channels
-                            .iter()
-                            .any(|k| fold(k.name()) == fold(c.channel()));
-                        return Err(if configured {
+                        return Err(if self.configured(c.channel()) {
                             // Rejoining after a reconnect or kick: retry.
                             SendError::Disconnected
                         } else {

@@ -31,11 +31,11 @@ use matrix_sdk::deserialized_responses::TimelineEvent;
 use matrix_sdk::ruma::api::client::filter::{FilterDefinition, RoomEventFilter, RoomFilter};
 use matrix_sdk::ruma::api::client::sync::sync_events::v3::Filter;
 use matrix_sdk::ruma::events::room::message::{
-    AddMentions, ForwardThread, MessageType, OriginalSyncRoomMessageEvent, Relation,
+    AddMentions, ForwardThread, MessageFormat, MessageType, OriginalSyncRoomMessageEvent, Relation,
     RoomMessageEventContent,
 };
 use matrix_sdk::ruma::events::{
-    AnySyncMessageLikeEvent, AnySyncTimelineEvent, SyncMessageLikeEvent,
+    AnySyncMessageLikeEvent, AnySyncTimelineEvent, Mentions, SyncMessageLikeEvent,
 };
 use matrix_sdk::ruma::{OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomId, RoomOrAliasId, UInt};
 use matrix_sdk::store::RoomLoadSettings;
@@ -309,7 +309,12 @@ impl Matrix {
                     continue;
                 };
                 let text = match &msg.content.msgtype {
-                    MessageType::Text(t) => format::command_text(&t.body).to_string(),
+                    MessageType::Text(t) => t
+                        .formatted
+                        .as_ref()
+                        .filter(|f| f.format == MessageFormat::Html)
+                        .and_then(|f| format::pills_to_ids(&f.body))
+                        .unwrap_or_else(|| format::command_text(&t.body).to_string()),
                     _ => continue,
                 };
                 let direct = room.is_direct().await.unwrap_or(false);
@@ -319,6 +324,7 @@ impl Matrix {
                     user: PlatformUserId::new(msg.sender.as_str()),
                     text,
                     id: Some(msg.event_id.to_string()),
+                    aliases: Vec::new(),
                 };
                 let Some(reply) = router.dispatch(&inbound).await else {
                     continue;
@@ -453,7 +459,11 @@ impl Matrix {
         };
         let failed = |e: matrix_sdk::Error| send_error(&to.to_string(), e);
         if let Destination::Topic(_) = to {
-            return room.set_room_topic(text).await.map(|_| ()).map_err(failed);
+            return room
+                .set_room_topic(&format::body(text))
+                .await
+                .map(|_| ())
+                .map_err(failed);
         }
         let send = room.send(notice(text));
         let send = match txn {
@@ -496,9 +506,16 @@ fn command_message(
     Some(msg)
 }
 
-/// A bot message: `m.notice` with plain and HTML bodies.
+/// A bot message: `m.notice` with plain and HTML bodies; each mention a
+/// pill in the HTML and a user id in `m.mentions`, so exactly those people
+/// are notified.
 fn notice(text: &str) -> RoomMessageEventContent {
-    RoomMessageEventContent::notice_html(text, format::html(text))
+    let users: Vec<OwnedUserId> = format::mentioned(text)
+        .iter()
+        .filter_map(|u| OwnedUserId::try_from(u.as_str()).ok())
+        .collect();
+    RoomMessageEventContent::notice_html(format::body(text), format::html_with_pills(text))
+        .add_mentions(Mentions::with_user_ids(users))
 }
 
 /// Writes `bytes` to `path` so that a crash leaves either the old or the new

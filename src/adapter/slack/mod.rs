@@ -24,6 +24,7 @@
 //! inline reply.
 
 pub mod socket;
+pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -346,7 +347,8 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
     /// The command line a slash command stands for, or a refusal.
     fn command_line(&self, command: &SlashCommand) -> Result<String, Reply> {
         let prefix = self.router.settings().prefix.clone();
-        let text = command.text.trim();
+        let typed = text::unescape(&command.text);
+        let text = typed.trim();
         let text = text.strip_prefix(prefix.as_str()).unwrap_or(text).trim();
         match self.slash.get(&command.command.to_lowercase()) {
             Some(Some(family)) if text.is_empty() => Ok(format!("{prefix}{family}")),
@@ -379,6 +381,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             user: PlatformUserId::new(&command.user_id),
             text,
             id,
+            aliases: Vec::new(),
         };
         self.router.dispatch_detailed(&msg).await
     }
@@ -395,14 +398,14 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
         let text = match event.kind.as_str() {
             "app_mention" => {
                 let prefix = self.router.settings().prefix.as_str();
-                let rest = strip_mention(&event.text)?;
-                let rest = rest.strip_prefix(prefix).unwrap_or(rest).trim_start();
+                let rest = text::unescape(strip_mention(&event.text)?);
+                let rest = rest.strip_prefix(prefix).unwrap_or(&rest).trim_start();
                 format!("{prefix}{rest}")
             }
             // A mention arrives twice, as `message` and as `app_mention`;
             // only the latter runs.
             "message" if event.text.trim_start().starts_with("<@") => return None,
-            "message" => event.text.clone(),
+            "message" => text::unescape(&event.text),
             _ => return None,
         };
         Some(Inbound {
@@ -411,6 +414,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             user: PlatformUserId::new(user),
             text,
             id: Some(callback.event_id.clone()),
+            aliases: Vec::new(),
         })
     }
 
@@ -421,7 +425,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             return;
         };
         let body = serde_json::json!({
-            "text": reply.text,
+            "text": text::escape(&reply.text),
             "response_type": if reply.refused { "ephemeral" } else { "in_channel" },
         });
         for _ in 0..3 {
@@ -481,7 +485,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
     async fn post(&self, channel: &str, text: &str, thread: Option<SlackTs>) -> ClientResult<()> {
         let request = SlackApiChatPostMessageRequest::new(
             SlackChannelId::new(channel.to_string()),
-            SlackMessageContent::new().with_text(text.to_string()),
+            SlackMessageContent::new().with_text(text::escape(text)),
         )
         .opt_thread_ts(thread);
         self.client
@@ -501,7 +505,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
         let request = SlackApiChatPostEphemeralRequest::new(
             SlackChannelId::new(channel.to_string()),
             SlackUserId::new(user.to_string()),
-            SlackMessageContent::new().with_text(text.to_string()),
+            SlackMessageContent::new().with_text(text::escape(text)),
         )
         .opt_thread_ts(thread);
         self.client
@@ -556,7 +560,11 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
                 Ok(channel) => self.post(&channel, text, None).await,
                 Err(e) => Err(e),
             },
-            Destination::Topic(c) => return self.set_topic(c.channel(), text).await,
+            Destination::Topic(c) => {
+                return self
+                    .set_topic(c.channel(), &signalbox_commands::mention::plain(text))
+                    .await;
+            }
         };
         match result {
             Ok(()) => Ok(()),
