@@ -528,6 +528,41 @@ async fn feeds_match_the_bots_own_answers_across_dst_with_overrides_and_swaps() 
         ),
         "CONFIRMED"
     );
+
+    // Taking the patch back out and cancelling the override are edits too:
+    // same UIDs, higher SEQUENCE.
+    let reply = say(&bot, "bob", "!window leave berlin 1234").await;
+    assert!(reply.starts_with("took #1 1234 out of berlin"), "{reply}");
+    let override_id = bot.ledger.state().duty.overrides[0].id;
+    let reply = say(
+        &bot,
+        "alice",
+        &format!("!oncall override cancel {override_id}"),
+    )
+    .await;
+    assert!(reply.contains("cancelled by alice"), "{reply}");
+    let after = server.feed("/calendar/windows.ics").await;
+    let left = find(&after, next);
+    assert_eq!(left["sequence"], 3, "{left}");
+    assert!(
+        field(left, "description").contains("no patches queued"),
+        "{left}"
+    );
+    let ciduty = server.feed("/calendar/oncall/ciduty.ics").await;
+    let bob_again = find(&ciduty, "shift-ciduty-20261026T080000Z@signalbox");
+    assert_eq!(field(bob_again, "summary"), "ciduty: bob");
+    assert_eq!(
+        field(bob_again, "end"),
+        "2026-11-02T08:00:00Z",
+        "whole week"
+    );
+    assert_eq!(bob_again["sequence"], 2, "override, then its cancel");
+    assert!(
+        ciduty
+            .iter()
+            .all(|e| field(e, "uid") != "shift-ciduty-20261026T230000Z@signalbox"),
+        "dave's stretch is gone"
+    );
     server.stop().await;
 }
 
