@@ -1082,6 +1082,11 @@ impl Config {
                 .filter_map(|p| p.pool(self.bot.timezone).ok())
                 .collect(),
             public_url: self.http.public_url.clone(),
+            calendar_token: self
+                .http
+                .calendar_token
+                .as_ref()
+                .map(|t| signalbox_commands::calendar::CalendarToken::new(t.expose())),
             escalation_timeout: self
                 .escalation
                 .timeout()

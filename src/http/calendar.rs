@@ -67,7 +67,10 @@ impl Calendars {
     fn query(&self) -> String {
         match &self.token {
             None => String::new(),
-            Some(t) => format!("?token={}", encode(t.expose())),
+            Some(t) => format!(
+                "?token={}",
+                signalbox_commands::calendar::encode(t.expose())
+            ),
         }
     }
 
@@ -93,19 +96,6 @@ impl std::fmt::Debug for Calendars {
 /// Compares without stopping at the first difference.
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 pub fn routes() -> Routes<Arc<AppState>> {
@@ -333,7 +323,6 @@ mod tests {
         }
         assert!(Calendars::new(None, HashMap::new()).admits(None));
         assert_eq!(c.query(), "?token=s3cret");
-        assert_eq!(encode("a b&c"), "a%20b%26c");
     }
 
     #[test]

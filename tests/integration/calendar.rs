@@ -18,6 +18,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 use signalbox::Bot;
 use signalbox::clock::{Clock, ManualClock};
+use signalbox::router::Inbound;
+use signalbox_commands::{Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{at, config_env, http, say};
@@ -564,6 +566,107 @@ async fn feeds_match_the_bots_own_answers_across_dst_with_overrides_and_swaps() 
         "dave's stretch is gone"
     );
     server.stop().await;
+}
+
+/// `!oncall ics` from a direct message (no channel) on the console.
+async fn say_privately(bot: &Bot, person: &str, text: &str) -> String {
+    let msg = Inbound {
+        network: Network::Console,
+        channel: None,
+        user: PlatformUserId::new(person),
+        text: text.to_string(),
+        id: None,
+        aliases: Vec::new(),
+    };
+    bot.router
+        .dispatch(&msg)
+        .await
+        .expect("console lines are always addressed to the bot")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oncall_ics_links_the_callers_own_feed_with_the_token_only_in_private() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at(NOW)));
+    // Without public_url there is nothing to link to.
+    let bot = open(dir.path(), EXTRA, &clock).await;
+    let reply = say_privately(&bot, "carol", "!oncall ics").await;
+    assert_eq!(
+        reply,
+        "calendar links need the bot's [http] public_url, which is not set; ask an admin"
+    );
+    drop(bot);
+
+    // With it: the bot's own server, reached through the link it gives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{addr}");
+    let config = config_env(
+        dir.path(),
+        EXTRA,
+        &[
+            ("SIGNALBOX__HTTP__CALENDAR_TOKEN", TOKEN),
+            ("SIGNALBOX__HTTP__PUBLIC_URL", &base),
+        ],
+    );
+    let bot = Bot::open(config, clock.clone() as Arc<dyn Clock>)
+        .await
+        .expect("bot opens");
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(signalbox::http::serve(
+        listener,
+        bot.http_state(),
+        shutdown.clone(),
+    ));
+    let get = |path: String| async move {
+        tokio::task::spawn_blocking(move || http(addr, "GET", &path))
+            .await
+            .expect("join")
+    };
+
+    // In a channel: the feed named, the token not posted.
+    let public = say(&bot, "carol", "!oncall ics").await;
+    let feed = format!("{base}/calendar/person/carol.ics");
+    assert!(
+        public.contains(&format!("is {feed}, which needs")),
+        "{public}"
+    );
+    assert!(!public.contains(TOKEN), "{public}");
+    let (code, _) = get(feed[base.len()..].to_string()).await;
+    assert_eq!(code, 401, "the tokenless link is refused");
+
+    // In private: the whole link, and it serves carol's own calendar.
+    let private = say_privately(&bot, "carol", "!oncall ics").await;
+    let link = private
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("your calendar (your shifts and windows): "))
+        .unwrap_or_else(|| panic!("a link: {private}"));
+    assert_eq!(link, format!("{feed}?token={TOKEN}"));
+    let (code, ics) = get(link[base.len()..].to_string()).await;
+    assert_eq!(code, 200, "{ics}");
+    let events = expand(&ics, at(NOW), at(NOW) + Duration::days(14));
+    assert!(!events.is_empty(), "{ics}");
+    let summaries: BTreeSet<&str> = events.iter().map(|e| field(e, "summary")).collect();
+    assert!(summaries.contains("ciduty: carol"), "{summaries:?}");
+    assert!(summaries.contains("sf deploy window"), "{summaries:?}");
+    assert!(
+        summaries
+            .iter()
+            .all(|s| s.ends_with("carol") || *s == "sf deploy window"),
+        "only carol's: {summaries:?}"
+    );
+
+    // Someone the bot does not know has no calendar.
+    let reply = say_privately(&bot, "mallory", "!oncall ics").await;
+    assert!(
+        reply.starts_with("oncall ics needs an identified account"),
+        "{reply}"
+    );
+    shutdown.cancel();
+    let _ = task.await;
 }
 
 /// What the week page shows, read in the browser.
