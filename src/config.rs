@@ -512,6 +512,9 @@ pub struct Person {
     /// The name replies show for this person (never their identity); the
     /// `[people]` key when unset.
     pub display: Option<String>,
+    /// The zone times are shown and read in for this person (`[bot]
+    /// timezone` when unset); `!whoami tz` overrides it.
+    pub timezone: Option<Tz>,
     /// Bearer token for HTTP writes.
     pub api_token: Option<Secret>,
     pub api_token_file: Option<PathBuf>,
@@ -1054,6 +1057,12 @@ impl Config {
             rotations,
             liaisons,
             status_channels: self.announce.status.clone(),
+            train_channels: self.announce.train.clone(),
+            zones: self
+                .people
+                .iter()
+                .filter_map(|(name, p)| Some((PersonId::new(name), p.timezone?)))
+                .collect(),
             topics: self.topics.clone(),
             train_groups: self.train.groups.clone(),
             windows: self

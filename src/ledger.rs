@@ -525,6 +525,7 @@ impl Writer {
                         to,
                         text,
                         created: event.at,
+                        in_flight: false,
                     });
                     next_outbox += 1;
                 }
@@ -681,7 +682,7 @@ fn view_key(family: Family) -> Vec<u8> {
     k
 }
 
-fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("ledger records are plain data and always serialize")
 }
 

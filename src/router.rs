@@ -297,6 +297,7 @@ impl Router {
                     network,
                     channel: channel.as_ref(),
                     now,
+                    zone: settings.timezone,
                     settings: &settings,
                     history,
                     event_id,

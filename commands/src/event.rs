@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::id::{ChannelAddr, Network, PersonId};
-use crate::{escalation, job, liaison, loaner, log, meeting, oncall, status, train, tree, window};
+use crate::{
+    escalation, job, liaison, loaner, log, meeting, oncall, profile, status, train, tree, window,
+};
 
 /// The version of the event and view encoding written by this build.
 pub const SCHEMA: u32 = 1;
@@ -74,6 +76,7 @@ pub enum Change {
     Loaner(loaner::Change),
     Meeting(meeting::Change),
     Escalation(escalation::Change),
+    Profile(profile::Change),
 }
 
 impl Change {
@@ -90,6 +93,7 @@ impl Change {
             Change::Loaner(_) => Family::Loaners,
             Change::Meeting(_) => Family::Meetings,
             Change::Escalation(_) => Family::Escalations,
+            Change::Profile(_) => Family::Profiles,
         }
     }
 }
@@ -108,10 +112,11 @@ pub enum Family {
     Loaners,
     Meetings,
     Escalations,
+    Profiles,
 }
 
 impl Family {
-    pub const ALL: [Family; 11] = [
+    pub const ALL: [Family; 12] = [
         Family::Trees,
         Family::Jobs,
         Family::Duty,
@@ -123,6 +128,7 @@ impl Family {
         Family::Loaners,
         Family::Meetings,
         Family::Escalations,
+        Family::Profiles,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -138,6 +144,7 @@ impl Family {
             Family::Loaners => "loaners",
             Family::Meetings => "meetings",
             Family::Escalations => "escalations",
+            Family::Profiles => "profiles",
         }
     }
 }

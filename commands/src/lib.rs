@@ -24,10 +24,12 @@ pub mod manifest;
 pub mod meeting;
 pub mod mention;
 pub mod oncall;
+pub mod profile;
 pub mod role;
 pub mod stats;
 pub mod status;
 pub mod task;
+pub mod topic;
 pub mod train;
 pub mod tree;
 pub mod treestatus;
@@ -80,8 +82,9 @@ pub enum Command {
         #[arg(hide = true, trailing_var_arg = true, allow_hyphen_values = true)]
         words: Vec<String>,
     },
-    /// Show who the bot thinks you are and the roles you hold now.
-    Whoami,
+    /// Show who the bot thinks you are and the roles you hold now; `whoami tz` shows or sets your time zone.
+    #[command(subcommand)]
+    Whoami(profile::Whoami),
     /// Open, close and inspect code trees.
     #[command(subcommand)]
     Tree(tree::Tree),
@@ -130,7 +133,8 @@ pub enum Command {
 impl Command {
     pub fn permit(&self) -> Permit {
         match self {
-            Command::Help { .. } | Command::Ping { .. } | Command::Whoami => Permit::Anyone,
+            Command::Help { .. } | Command::Ping { .. } => Permit::Anyone,
+            Command::Whoami(w) => w.permit(),
             Command::Tree(t) => t.permit(),
             Command::Oncall(o) => o.permit(),
             Command::Who(_) => Permit::Anyone,
@@ -154,7 +158,7 @@ impl Command {
         match self {
             Command::Help { .. } => "help".to_string(),
             Command::Ping { .. } => "ping".to_string(),
-            Command::Whoami => "whoami".to_string(),
+            Command::Whoami(w) => format!("whoami {}", w.verb()),
             Command::Tree(t) => format!("tree {}", t.verb()),
             Command::Oncall(o) => format!("oncall {}", o.verb()),
             Command::Who(_) => "who".to_string(),
@@ -179,7 +183,7 @@ impl Command {
         match self {
             Command::Help { .. } => "help",
             Command::Ping { .. } => "ping",
-            Command::Whoami => "whoami",
+            Command::Whoami(_) => "whoami",
             Command::Tree(_) => "tree",
             Command::Oncall(_) => "oncall",
             Command::Who(_) => "who",
@@ -224,8 +228,8 @@ const DEFAULT_SUBVERBS: &[(&str, &str, &str)] = &[("oncall", "override", "set")]
 
 /// Families whose bare name (no further words) runs a verb of its own:
 /// `!action` lists (while `!action bob TEXT` gives one), `!status` shows
-/// the alert.
-const BARE_VERBS: &[(&str, &str)] = &[("action", "list"), ("status", "show")];
+/// the alert, `!whoami` says who you are.
+const BARE_VERBS: &[(&str, &str)] = &[("action", "list"), ("status", "show"), ("whoami", "show")];
 
 /// Parses the words of one command (prefix already removed).
 pub fn parse(words: &[String], prefix: &str) -> Result<Parsed, Error> {
@@ -320,6 +324,10 @@ pub struct Settings {
     pub liaisons: std::collections::BTreeMap<String, liaison::Cover>,
     /// The channels whose topics a status alert sets.
     pub status_channels: Vec<ChannelAddr>,
+    /// The channels whose topics show a held train (`[announce] train`).
+    pub train_channels: Vec<ChannelAddr>,
+    /// Time zones from `[people.X] timezone`.
+    pub zones: std::collections::BTreeMap<PersonId, Tz>,
     /// Standing topics, restored after an alert when the bot knows no other.
     pub topics: std::collections::BTreeMap<ChannelAddr, String>,
     /// The train's groups, in promotion order.
@@ -347,6 +355,8 @@ impl Default for Settings {
             rotations: Vec::new(),
             liaisons: std::collections::BTreeMap::new(),
             status_channels: Vec::new(),
+            train_channels: Vec::new(),
+            zones: std::collections::BTreeMap::new(),
             topics: std::collections::BTreeMap::new(),
             train_groups: train::DEFAULT_GROUPS
                 .iter()
@@ -380,6 +390,9 @@ pub struct Context<'a> {
     /// Where the command was said; `None` in a DM, the API or the scheduler.
     pub channel: Option<&'a ChannelAddr>,
     pub now: DateTime<Utc>,
+    /// The zone the caller reads and types times in (`profile`); the team's
+    /// for the scheduler.
+    pub zone: Tz,
     pub settings: &'a Settings,
     pub history: &'a dyn History,
     /// The id the event will get if the outcome changes anything.
@@ -481,6 +494,8 @@ pub struct State {
     pub meetings: meeting::Meetings,
     #[serde(default)]
     pub escalations: escalation::Escalations,
+    #[serde(default)]
+    pub profiles: profile::Profiles,
 }
 
 impl State {
@@ -498,6 +513,7 @@ impl State {
                 Change::Loaner(c) => self.loaners.apply(event, c),
                 Change::Meeting(c) => self.meetings.apply(event, c),
                 Change::Escalation(c) => self.escalations.apply(event, c),
+                Change::Profile(c) => self.profiles.apply(event, c),
             }
         }
     }
@@ -516,6 +532,7 @@ impl State {
             Family::Loaners => serde_json::to_value(&self.loaners),
             Family::Meetings => serde_json::to_value(&self.meetings),
             Family::Escalations => serde_json::to_value(&self.escalations),
+            Family::Profiles => serde_json::to_value(&self.profiles),
         };
         value.expect("state views are plain data and always serialize")
     }
@@ -538,6 +555,7 @@ impl State {
             Family::Loaners => self.loaners = serde_json::from_value(value)?,
             Family::Meetings => self.meetings = serde_json::from_value(value)?,
             Family::Escalations => self.escalations = serde_json::from_value(value)?,
+            Family::Profiles => self.profiles = serde_json::from_value(value)?,
         }
         Ok(())
     }
@@ -625,15 +643,24 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
     };
     let ctx = &Context {
         caller: &caller,
+        zone: state.profiles.zone(ctx.settings, caller.person.as_ref()),
         ..*ctx
     };
     ctx.caller.check(command.permit(), &command.name())?;
+    decide(command, ctx, state).map(|outcome| topic::follow(ctx, state, outcome))
+}
+
+/// Runs a permitted command: one family's handler.
+fn decide(command: &Command, ctx: &Context, state: &State) -> Result<Outcome, Error> {
     match command {
         Command::Help { family, verb } => {
             help::help(family.as_deref(), verb.as_deref(), &ctx.settings.prefix)
         }
         Command::Ping { .. } => Ok(Outcome::reply("pong")),
-        Command::Whoami => Ok(Outcome::reply(whoami(ctx, state))),
+        Command::Whoami(profile::Whoami::Show) => Ok(Outcome::reply(whoami(ctx, state))),
+        Command::Whoami(profile::Whoami::Tz { zone }) => {
+            profile::tz(zone.as_deref(), ctx, &state.profiles)
+        }
         Command::Tree(t) => tree::handle(t, ctx, &state.trees),
         Command::Oncall(o) => oncall::handle(o, ctx, state),
         Command::Who(w) => liaison::who(w, ctx, state),
@@ -655,7 +682,7 @@ pub fn handle(command: &Command, ctx: &Context, state: &State) -> Result<Outcome
 
 /// Runs a scheduled job if it is still due; an empty outcome when not.
 pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
-    match job {
+    let outcome = match job {
         Job::TreeWarn { .. } | Job::TreeReopen { .. } => tree::run_job(job, ctx, &state.trees),
         Job::Handoff { rotation } => oncall::run_handoff(ctx, state, rotation),
         Job::WindowStart { .. } | Job::WindowWarn { .. } | Job::WindowEnd { .. } => {
@@ -665,13 +692,14 @@ pub fn run_job(job: &Job, ctx: &Context, state: &State) -> Outcome {
             loaner::run_job(job, ctx, &state.loaners)
         }
         Job::EscalationStep { id } => escalation::run_step(ctx, &state.escalations, *id),
-    }
+    };
+    topic::follow(ctx, state, outcome)
 }
 
 /// What is still open, for a handoff digest: each family adds its items.
 /// `until` is the end of the incoming shift (for items due within it).
 pub fn open_items(ctx: &Context, state: &State, until: DateTime<Utc>) -> Vec<String> {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let mut items = Vec::new();
     for tree in state.trees.trees.values() {
         let c = &tree.condition;
@@ -764,9 +792,15 @@ fn whoami(ctx: &Context, state: &State) -> String {
             list(duty.iter().collect())
         ),
     };
+    // Only a zone of one's own is worth a word: `whoami tz` says more.
+    let zone = if ctx.zone == ctx.settings.timezone {
+        String::new()
+    } else {
+        format!("; times in {}", ctx.zone.name())
+    };
     match &c.person {
         Some(p) => format!(
-            "you are {p} ({} user \"{}\"); {roles}",
+            "you are {p} ({} user \"{}\"); {roles}{zone}",
             ctx.network, c.handle
         ),
         None => format!(

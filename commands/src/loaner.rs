@@ -491,7 +491,7 @@ fn dm(person: &PersonId, text: String) -> Announcement {
 }
 
 fn line(r: &Request, ctx: &Context) -> String {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let mut s = format!(
         "#{} {} {} ({}): {} — {}",
         r.id,
@@ -537,7 +537,7 @@ fn requester_or_ciduty(ctx: &Context, r: &Request, verb: &str) -> Result<(), Err
 }
 
 pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome, Error> {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let me = ctx.caller.name().to_string();
     let prefix = &ctx.settings.prefix;
     match cmd {
@@ -879,7 +879,7 @@ pub fn handle(cmd: &Loaner, ctx: &Context, loaners: &Loaners) -> Result<Outcome,
 
 /// Reminders, expiry and SLA warnings, each once.
 pub fn run_job(job: &crate::Job, ctx: &Context, loaners: &Loaners) -> Outcome {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let prefix = &ctx.settings.prefix;
     match job {
         crate::Job::LoanerRemind { id, hours } => {

@@ -196,7 +196,7 @@ pub fn line(entry: &Entry, ctx: &Context) -> String {
     let mut line = format!(
         "#{} {} {}: {}",
         entry.id,
-        format_instant(entry.at, ctx.settings.timezone),
+        format_instant(entry.at, ctx.zone),
         entry.author,
         entry.text
     );
@@ -284,7 +284,7 @@ pub fn handle(cmd: &Log, ctx: &Context, state: &crate::State) -> Result<Outcome,
             window,
             author,
         } => {
-            let tz = ctx.settings.timezone;
+            let tz = ctx.zone;
             let filter = Filter {
                 since: since
                     .as_deref()

@@ -484,7 +484,7 @@ pub fn handle_action(cmd: &Action, ctx: &Context, state: &Meetings) -> Result<Ou
             let lines: Vec<String> = state
                 .open_actions()
                 .filter(|a| owner.as_ref().is_none_or(|o| a.owner == *o))
-                .map(|a| action_line(a, ctx.settings.timezone))
+                .map(|a| action_line(a, ctx.zone))
                 .collect();
             let whose = owner.map_or_else(String::new, |o| format!(" for {o}"));
             Ok(Outcome::reply(if lines.is_empty() {

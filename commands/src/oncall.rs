@@ -603,7 +603,7 @@ fn member_or_admin(ctx: &Context, rotation: &Rotation, action: &str) -> Result<(
 
 pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Error> {
     let duty = &state.duty;
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     match cmd {
         Oncall::Who { rotation } => {
             let lines: Vec<String> = rotations(ctx.settings, rotation.as_deref())?
@@ -1002,7 +1002,7 @@ pub fn digest(
     from: Option<PersonId>,
     to: Option<PersonId>,
 ) -> String {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let shift_end = next_change(rotation, &state.duty, ctx.now);
     let items = crate::open_items(ctx, state, shift_end);
     let head = match (&from, &to) {
@@ -1073,7 +1073,7 @@ pub fn run_handoff(ctx: &Context, state: &State, name: &str) -> Outcome {
         let text = format!(
             "{}: nobody is on shift from {} (in {}); add an override: {}oncall override {} PERSON FROM UNTIL",
             r.name,
-            format_instant(next, ctx.settings.timezone),
+            format_instant(next, ctx.zone),
             format_duration(next - ctx.now),
             ctx.settings.prefix,
             r.name

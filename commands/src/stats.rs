@@ -91,7 +91,7 @@ impl Stats {
 }
 
 pub fn handle(cmd: &Stats, ctx: &Context, state: &State) -> Result<Outcome, Error> {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let span_of = |range: Option<&str>| match range {
         Some(r) => Span::parse_range(r, ctx.now),
         None => Ok(Span::default_at(ctx.now)),

@@ -1,7 +1,9 @@
 //! Incident status, in the manner of OpenStack's statusbot: an alert is
 //! posted to the status channels and set as their topic; `ok` restores the
 //! topics the alert replaced. The replaced topics are part of the state, so
-//! a restart between alert and ok still restores them.
+//! a restart between alert and ok still restores them. Which topic a
+//! channel shows is worked out in [`crate::topic`], where the alert meets
+//! the train's hold; this family keeps the record of it.
 
 use std::collections::BTreeMap;
 
@@ -12,8 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::event::Event;
 use crate::id::ChannelAddr;
 use crate::role::{Permit, Role};
+use crate::topic::Step;
 use crate::when::format_instant;
-use crate::{AnnounceKind, Announcement, Audience, Context, Error, Outcome};
+use crate::{AnnounceKind, Announcement, Context, Error, Outcome};
 
 /// Incident alerts, notices and the status log.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
@@ -78,9 +81,11 @@ pub struct Alert {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    /// An alert began; `saved` are the topics it replaced.
+    /// An alert began. `saved` (only in events written before topics had
+    /// steps of their own) are the topics it replaced.
     Alert {
         text: String,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         saved: BTreeMap<ChannelAddr, String>,
     },
     Notice {
@@ -89,16 +94,25 @@ pub enum Change {
     Log {
         text: String,
     },
-    /// The alert ended and the saved topics were restored.
+    /// The alert ended.
     Ok {
         text: String,
+        /// True in events written since topics have steps of their own
+        /// ([`Change::Topics`]); older events restore the saved topics here.
+        #[serde(default)]
+        steps: bool,
+    },
+    /// Topics marked, re-marked or restored (see [`crate::topic`]).
+    Topics {
+        steps: BTreeMap<ChannelAddr, Step>,
     },
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusState {
     pub alert: Option<Alert>,
-    /// Topics replaced by the current alert, to restore at `ok`.
+    /// Standing topics of the channels marked now (by an alert or a held
+    /// train), to restore when the last mark goes.
     pub saved: BTreeMap<ChannelAddr, String>,
     /// The topic the bot last set (or was configured) per channel.
     pub topics: BTreeMap<ChannelAddr, String>,
@@ -108,44 +122,58 @@ impl StatusState {
     pub fn apply(&mut self, event: &Event, change: &Change) {
         match change {
             Change::Alert { text, saved } => {
-                // A second alert keeps the topics saved by the first.
-                if self.alert.is_none() {
-                    self.saved = saved.clone();
+                // Older events: a second alert keeps the topics saved by
+                // the first.
+                for (channel, topic) in saved {
+                    self.saved
+                        .entry(channel.clone())
+                        .or_insert_with(|| topic.clone());
+                    self.topics
+                        .insert(channel.clone(), format!("ALERT: {text}"));
                 }
                 self.alert = Some(Alert {
                     text: text.clone(),
                     by: event.actor.name().to_string(),
                     since: event.at,
                 });
-                for channel in saved.keys() {
-                    self.topics.insert(channel.clone(), alert_topic(text));
+            }
+            Change::Ok { steps, .. } => {
+                self.alert = None;
+                if !steps {
+                    for (channel, topic) in std::mem::take(&mut self.saved) {
+                        self.restore(channel, topic);
+                    }
                 }
             }
-            Change::Ok { .. } => {
-                self.alert = None;
-                for (channel, topic) in std::mem::take(&mut self.saved) {
-                    // An unknown topic stays unknown (the alert's is left).
-                    if topic.is_empty() {
-                        self.topics.remove(&channel);
-                    } else {
-                        self.topics.insert(channel, topic);
+            Change::Topics { steps } => {
+                for (channel, step) in steps {
+                    match step {
+                        Step::Marked { topic, saved } => {
+                            self.saved.insert(channel.clone(), saved.clone());
+                            self.topics.insert(channel.clone(), topic.clone());
+                        }
+                        Step::Remarked { topic } => {
+                            self.topics.insert(channel.clone(), topic.clone());
+                        }
+                        Step::Restored { topic } => {
+                            self.saved.remove(channel);
+                            self.restore(channel.clone(), topic.clone());
+                        }
                     }
                 }
             }
             Change::Notice { .. } | Change::Log { .. } => {}
         }
     }
-}
 
-fn alert_topic(text: &str) -> String {
-    format!("ALERT: {text}")
-}
-
-/// A topic change for one channel, delivered through the outbox.
-fn topic(channel: &ChannelAddr, text: String) -> Announcement {
-    Announcement {
-        to: Audience::Topic(channel.clone()),
-        text,
+    /// Puts a standing topic back; an unknown one stays unknown (the
+    /// channel keeps the topic it shows).
+    fn restore(&mut self, channel: ChannelAddr, topic: String) {
+        if topic.is_empty() {
+            self.topics.remove(&channel);
+        } else {
+            self.topics.insert(channel, topic);
+        }
     }
 }
 
@@ -156,36 +184,26 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
             Some(alert) => format!(
                 "alert from {} since {}: {}",
                 alert.by,
-                format_instant(alert.since, ctx.settings.timezone),
+                format_instant(alert.since, ctx.zone),
                 alert.text
             ),
             None => "no alert".to_string(),
         })),
         Status::Alert { text } => {
             let text = join(text);
-            let channels = &ctx.settings.status_channels;
-            let saved: BTreeMap<ChannelAddr, String> = channels
-                .iter()
-                .map(|c| {
-                    let known = state.topics.get(c).or_else(|| ctx.settings.topics.get(c));
-                    (c.clone(), known.cloned().unwrap_or_default())
-                })
-                .collect();
-            // Topics first: they are the alert's lasting mark, and the
-            // message after them is delivered either way.
-            let mut outcome = Outcome::reply(format!(
+            // The topics follow from the new state (`topic::follow`).
+            Ok(Outcome::reply(format!(
                 "alert posted to {} channel(s): {text}",
-                channels.len()
-            ));
-            for channel in channels {
-                outcome = outcome.announce(topic(channel, alert_topic(&text)));
-            }
-            Ok(outcome
-                .announce(Announcement::to(
-                    AnnounceKind::Status,
-                    format!("ALERT from {}: {text}", ctx.caller.name()),
-                ))
-                .change(crate::Change::Status(Change::Alert { text, saved })))
+                ctx.settings.status_channels.len()
+            ))
+            .announce(Announcement::to(
+                AnnounceKind::Status,
+                format!("ALERT from {}: {text}", ctx.caller.name()),
+            ))
+            .change(crate::Change::Status(Change::Alert {
+                text,
+                saved: BTreeMap::new(),
+            })))
         }
         Status::Notice { text } => {
             let text = join(text);
@@ -213,10 +231,13 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
             };
             // A channel whose topic before the alert is unknown keeps the
             // topic it has: clearing it could wipe a topic set by hand.
-            let (known, unknown): (Vec<_>, Vec<_>) = state
+            let unknown: Vec<_> = state
                 .saved
                 .iter()
-                .partition(|(_, original)| !original.is_empty());
+                .filter(|(c, original)| {
+                    original.is_empty() && ctx.settings.status_channels.contains(c)
+                })
+                .collect();
             let left = if unknown.is_empty() {
                 String::new()
             } else {
@@ -229,20 +250,16 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
                         .join(", ")
                 )
             };
-            let mut outcome = Outcome::reply(format!(
+            Ok(Outcome::reply(format!(
                 "alert from {} (since {}) is over; topics restored{left}",
                 alert.by,
-                format_instant(alert.since, ctx.settings.timezone)
-            ));
-            for (channel, original) in known {
-                outcome = outcome.announce(topic(channel, original.clone()));
-            }
-            Ok(outcome
-                .announce(Announcement::to(
-                    AnnounceKind::Status,
-                    format!("OK from {}{said} (was: {})", ctx.caller.name(), alert.text),
-                ))
-                .change(crate::Change::Status(Change::Ok { text })))
+                format_instant(alert.since, ctx.zone)
+            ))
+            .announce(Announcement::to(
+                AnnounceKind::Status,
+                format!("OK from {}{said} (was: {})", ctx.caller.name(), alert.text),
+            ))
+            .change(crate::Change::Status(Change::Ok { text, steps: true })))
         }
     }
 }
@@ -251,6 +268,32 @@ pub fn handle(cmd: &Status, ctx: &Context, state: &StatusState) -> Result<Outcom
 mod tests {
     use crate::tests::{World, guest, root};
     use crate::{Audience, ChannelAddr};
+
+    /// Events written before topics had steps of their own carry the saved
+    /// topics in `alert` and restore them at `ok`: a ledger from then replays
+    /// to the same state.
+    #[test]
+    fn older_alert_and_ok_events_replay_as_they_did() {
+        let mut world = World::empty();
+        let actor = crate::Actor::scheduler("test");
+        let alert: crate::Change = serde_json::from_str(
+            r#"{"family":"status","kind":"alert","text":"CI is down","saved":{"console:#ops":"ops topic","console:#dev":""}}"#,
+        )
+        .expect("an old alert event");
+        world.commit(actor.clone(), vec![alert]);
+        let ops: ChannelAddr = "console:#ops".parse().expect("channel");
+        let dev: ChannelAddr = "console:#dev".parse().expect("channel");
+        assert_eq!(world.state.status.topics[&ops], "ALERT: CI is down");
+        assert_eq!(world.state.status.saved[&ops], "ops topic");
+        let ok: crate::Change =
+            serde_json::from_str(r#"{"family":"status","kind":"ok","text":""}"#)
+                .expect("an old ok event");
+        world.commit(actor, vec![ok]);
+        assert!(world.state.status.alert.is_none());
+        assert!(world.state.status.saved.is_empty());
+        assert_eq!(world.state.status.topics[&ops], "ops topic");
+        assert!(!world.state.status.topics.contains_key(&dev));
+    }
 
     #[test]
     fn bare_status_shows_the_alert_or_says_there_is_none() {

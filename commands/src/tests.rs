@@ -103,6 +103,7 @@ impl World {
             network: self.network,
             channel: None,
             now: self.now,
+            zone: self.settings.timezone,
             settings: &self.settings,
             history: &self.history,
             event_id: self.next_id(),
@@ -339,7 +340,10 @@ fn every_verb_parses_to_its_command() {
                 words: vec!["anyone".into(), "there?".into(), "--now".into()],
             }),
         ),
-        ("whoami", Parsed::Run(Command::Whoami)),
+        (
+            "whoami",
+            Parsed::Run(Command::Whoami(crate::profile::Whoami::Show)),
+        ),
         ("help", help(None, None)),
         ("help tree", help(Some("tree"), None)),
         ("help tree close", help(Some("tree"), Some("close"))),
@@ -590,14 +594,17 @@ fn usage_errors_name_the_problem() {
         (
             "whoami x",
             &[
-                "unexpected argument 'x'",
+                "unrecognized subcommand 'x'",
                 "usage: !whoami",
                 "for more, try !whoami --help",
             ],
         ),
         (
             "whoami now",
-            &["unexpected argument 'now'", "for more, try !whoami --help"],
+            &[
+                "unrecognized subcommand 'now'",
+                "for more, try !whoami --help",
+            ],
         ),
         (
             "help tree close now",
@@ -670,7 +677,20 @@ fn every_variant() -> Vec<(Command, Permit)> {
             Permit::Anyone,
         ),
         (Command::Ping { words: vec![] }, Permit::Anyone),
-        (Command::Whoami, Permit::Anyone),
+        (
+            Command::Whoami(crate::profile::Whoami::Show),
+            Permit::Anyone,
+        ),
+        (
+            Command::Whoami(crate::profile::Whoami::Tz { zone: None }),
+            Permit::Anyone,
+        ),
+        (
+            Command::Whoami(crate::profile::Whoami::Tz {
+                zone: Some("Europe/Berlin".into()),
+            }),
+            Permit::Identified,
+        ),
         (
             Command::Oncall(Oncall::Who { rotation: None }),
             Permit::Anyone,
@@ -914,6 +934,8 @@ fn every_variant_has_the_permit_the_spec_gives() {
         grammar.push(format!("oncall override {verb}"));
     }
     names.sort();
+    // `whoami tz` is in the table twice, to show and to set.
+    names.dedup();
     grammar.sort();
     assert_eq!(names, grammar);
 }
@@ -980,6 +1002,7 @@ fn sheriffs_and_admins_pass_every_tree_variant() {
         !matches!(
             c,
             Command::Oncall(_)
+                | Command::Whoami(_)
                 | Command::Who(_)
                 | Command::Role(_)
                 | Command::Status(_)

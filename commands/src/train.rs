@@ -619,7 +619,7 @@ pub fn handle(cmd: &Train, ctx: &Context, trains: &Trains) -> Result<Outcome, Er
 }
 
 fn status(ctx: &Context, trains: &Trains) -> String {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let Some(t) = &trains.current else {
         return format!(
             "no train is running; start one with {}train start VERSION",

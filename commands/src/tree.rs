@@ -512,7 +512,7 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
         } => {
             // Tags first, so `… for 2h #infra` is as timed as `… #infra for 2h`.
             let (words, tags) = words_and_tags(reason, ctx)?;
-            let (words, until) = split_deadline(&words, ctx.now, ctx.settings.timezone)?;
+            let (words, until) = split_deadline(&words, ctx.now, ctx.zone)?;
             let reason = words.join(" ");
             if reason.is_empty() {
                 return Err(Error::invalid(format!(
@@ -611,7 +611,7 @@ pub fn handle(cmd: &Tree, ctx: &Context, trees: &Trees) -> Result<Outcome, Error
                     let mut line = format!(
                         "#{} {} {} {}",
                         e.id,
-                        format_instant(e.when, ctx.settings.timezone),
+                        format_instant(e.when, ctx.zone),
                         e.who,
                         e.status.as_str()
                     );
@@ -661,7 +661,7 @@ fn status(ctx: &Context, trees: &Trees, specs: &[String]) -> Result<String, Erro
     if names.is_empty() {
         return Ok("no trees are configured".to_string());
     }
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let lines: Vec<String> = names
         .iter()
         .filter_map(|n| trees.trees.get(n))
@@ -734,10 +734,7 @@ pub(crate) fn set_named(
         what.push_str(&format!(" [{}]", after.tags.join(", ")));
     }
     if let Some(until) = after.until {
-        what.push_str(&format!(
-            " until {}",
-            format_instant(until, ctx.settings.timezone)
-        ));
+        what.push_str(&format!(" until {}", format_instant(until, ctx.zone)));
     }
     let reply = if undoable {
         format!(
@@ -776,7 +773,7 @@ fn undo_stack(ctx: &Context, trees: &Trees) -> String {
             format!(
                 "#{} {} {}: {}{after}",
                 e.id,
-                format_instant(e.when, ctx.settings.timezone),
+                format_instant(e.when, ctx.zone),
                 e.who,
                 names.join(", ")
             )
@@ -874,7 +871,7 @@ pub(crate) fn undo(ctx: &Context, trees: &Trees, id: Option<u64>) -> Result<Outc
 
 /// Runs a timed closure's warning or reopening, if it is still due.
 pub fn run_job(job: &crate::Job, ctx: &Context, trees: &Trees) -> Outcome {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     match job {
         crate::Job::TreeWarn { tree } => match trees.trees.get(tree) {
             // Not once the reopening itself is due (a start-up after downtime):

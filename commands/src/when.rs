@@ -1,7 +1,7 @@
 //! Durations (`90m`, `2h`, `1h30m`, `3d`, `1w`) and instants (`14:00`,
 //! `2026-11-23 14:00`) as people type them in chat. Clock times are read in the
-//! team's configured time zone, because "until 14:00" means the sheriff's
-//! afternoon, not UTC's.
+//! zone of whoever typed them (theirs, or the team's configured one), because
+//! "until 14:00" means the sheriff's afternoon, not UTC's.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;

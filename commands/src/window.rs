@@ -113,7 +113,7 @@ pub enum Window {
     Done { window: Option<String> },
     /// Add a one-off window (admin).
     #[command(
-        after_help = "START is HH:MM or YYYY-MM-DD HH:MM (quoted) in the bot's time zone.\nexample:\n  !window add hotfix 16:00 1h alice carol"
+        after_help = "START is HH:MM or YYYY-MM-DD HH:MM (quoted) in your time zone (see whoami tz).\nexample:\n  !window add hotfix 16:00 1h alice carol"
     )]
     Add {
         name: String,
@@ -535,7 +535,7 @@ fn to_all(outcome: Outcome, audiences: &[Audience], text: &str) -> Outcome {
 }
 
 pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome, Error> {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     match cmd {
         Window::List { range } => {
             let local = ctx.now.with_timezone(&tz);
@@ -865,7 +865,7 @@ fn local_day(t: DateTime<Utc>, tz: Tz) -> &'static str {
 /// then (separately) pings the owners of the patches queued for it, read
 /// from the state now; opens the window unless another one is open.
 pub fn begin(ctx: &Context, windows: &Windows, name: &str, occurrence: DateTime<Utc>) -> Outcome {
-    let tz = ctx.settings.timezone;
+    let tz = ctx.zone;
     let (deployers, end) = match ctx.settings.windows.iter().find(|d| d.name == name) {
         Some(d) => (d.deployers.clone(), occurrence + d.duration),
         None => match windows.adhoc.get(name) {
@@ -953,7 +953,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, windows: &Windows) -> Outcome {
                 let text = format!(
                     "{to}the {window} deploy window ends in {} (at {}) and then closes itself; say {}window done when you are finished",
                     format_duration(end - ctx.now),
-                    format_instant(end, ctx.settings.timezone),
+                    format_instant(end, ctx.zone),
                     ctx.settings.prefix
                 );
                 to_all(Outcome::default(), &audiences(ctx, window), &text).change(
@@ -968,7 +968,7 @@ pub fn run_job(job: &crate::Job, ctx: &Context, windows: &Windows) -> Outcome {
             Some((a, end)) if end <= ctx.now => {
                 let lead = format!(
                     "the {window} window closed itself at its end ({}) after {}",
-                    format_instant(end, ctx.settings.timezone),
+                    format_instant(end, ctx.zone),
                     format_duration(end - a.started)
                 );
                 close(ctx, a, &lead)

@@ -88,6 +88,7 @@ impl World {
             network: Network::Console,
             channel: None,
             now: self.now,
+            zone: self.settings.timezone,
             settings: &self.settings,
             history: &self.history,
             event_id: self.next_id(),

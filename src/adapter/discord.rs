@@ -24,6 +24,11 @@
 //! answer is the HTTP response itself: the reply when it is ready within 2 s,
 //! else a deferral and the same follow-up later.
 //!
+//! Outbox announcements carry a nonce derived from the entry's key, with
+//! `enforce_nonce`: Discord answers a second create with the same nonce
+//! (within a few minutes) with the message it already made, so a resend
+//! after a crash or a lost answer does not post twice.
+//!
 //! Rate limits: talking to Discord directly, serenity's rate limiter keeps to
 //! the per-route buckets and honours every 429's `retry_after`. Behind a REST
 //! proxy (`api_url`, e.g. twilight's http-proxy, or the tests' fake), serenity
@@ -44,7 +49,7 @@ use serenity::all::{
     Context as SerenityContext, CreateAllowedMentions, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, CreateMessage,
     EditChannel, EditInteractionResponse, EventHandler, GatewayIntents, Http, HttpBuilder,
-    Interaction, Message, Ready, UserId,
+    Interaction, Message, Nonce, Ready, UserId,
 };
 use serenity::interactions_endpoint::Verifier;
 use signalbox_commands::manifest::discord::{self as manifest, Invocation, Value};
@@ -59,6 +64,23 @@ use crate::router::{Inbound, Reply, Router};
 
 /// Discord's limit on one message's content, in characters.
 pub const MESSAGE_MAX: usize = 2000;
+
+/// Discord's limit on a string nonce, in characters.
+const NONCE_MAX: usize = 25;
+
+/// The nonce of part `part` of the outbox entry `key`: the two as they are
+/// when they fit Discord's 25 characters (always, short of billions of
+/// events), else a 64-bit FNV-1a hash of them, stable across builds.
+fn nonce(key: &str, part: usize) -> String {
+    let plain = format!("{key}.{part}");
+    if plain.len() <= NONCE_MAX {
+        return plain;
+    }
+    let hash = plain.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("h{hash:016x}")
+}
 
 /// Discord's per-channel budget: this many messages…
 const CHANNEL_BURST: usize = 5;
@@ -555,12 +577,28 @@ impl Discord {
     /// Posts `text` in a channel, split at Discord's length limit, paced to
     /// the channel budget, with 429s retried.
     async fn post(&self, channel: ChannelId, text: &str) -> serenity::Result<()> {
+        self.post_keyed(channel, text, None).await
+    }
+
+    /// [`Self::post`]; with an outbox key, each part carries its nonce
+    /// (enforced), so posting the same entry again creates nothing new.
+    async fn post_keyed(
+        &self,
+        channel: ChannelId,
+        text: &str,
+        key: Option<&str>,
+    ) -> serenity::Result<()> {
         let users = render(text).1;
-        for part in chunks(text, MESSAGE_MAX) {
+        for (n, part) in chunks(text, MESSAGE_MAX).into_iter().enumerate() {
             self.pace(channel).await;
-            let message = CreateMessage::new()
+            let mut message = CreateMessage::new()
                 .content(render(&part).0)
                 .allowed_mentions(only(&users));
+            if let Some(key) = key {
+                message = message
+                    .nonce(Nonce::String(nonce(key, n)))
+                    .enforce_nonce(true);
+            }
             self.retry(|| channel.send_message(&self.http, message.clone()))
                 .await?;
         }
@@ -823,6 +861,28 @@ impl Adapter for Discord {
     }
 
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError> {
+        self.send_keyed(to, text, None).await
+    }
+
+    async fn send_once(
+        &self,
+        to: &Destination,
+        text: &str,
+        key: &str,
+        _in_flight: bool,
+    ) -> Result<(), SendError> {
+        self.send_keyed(to, text, Some(key)).await
+    }
+}
+
+impl Discord {
+    /// A message (or topic) to `to`; with an outbox key, nonced.
+    async fn send_keyed(
+        &self,
+        to: &Destination,
+        text: &str,
+        key: Option<&str>,
+    ) -> Result<(), SendError> {
         let channel = match to {
             Destination::Topic(c) => return self.set_topic(c, &mention::plain(text)).await,
             Destination::Channel(c) => channel_id(c),
@@ -833,13 +893,26 @@ impl Adapter for Discord {
                 ))),
             },
         }?;
-        self.post(channel, text).await.map_err(send_error)
+        self.post_keyed(channel, text, key)
+            .await
+            .map_err(send_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonces_fit_discord_and_differ_per_entry_and_part() {
+        assert_eq!(nonce("12-3", 0), "12-3.0");
+        assert_ne!(nonce("12-3", 1), nonce("12-3", 0));
+        let huge = format!("{}-{}", u64::MAX, u64::MAX);
+        let (a, b) = (nonce(&huge, 0), nonce(&huge, 1));
+        assert!(a.len() <= NONCE_MAX && b.len() <= NONCE_MAX, "{a} {b}");
+        assert_ne!(a, b);
+        assert_eq!(a, nonce(&huge, 0), "stable");
+    }
 
     #[test]
     fn chunks_respect_the_limit_and_lines() {

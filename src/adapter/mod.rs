@@ -72,11 +72,28 @@ pub trait Adapter: Send + Sync + 'static {
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError>;
 
     /// Sends one outbox entry; `key` is unique to the entry, so a network
-    /// that deduplicates retried sends (Matrix transaction ids) can turn a
-    /// retry after a lost answer into a no-op.
-    async fn send_once(&self, to: &Destination, text: &str, key: &str) -> Result<(), SendError> {
-        let _ = key;
+    /// that deduplicates retried sends (Matrix transaction ids, Discord
+    /// nonces) can turn a retry after a lost answer or a crash into a
+    /// no-op. `in_flight` says an earlier attempt may have reached the
+    /// network (only for adapters that ask for [`Adapter::marks_in_flight`]).
+    async fn send_once(
+        &self,
+        to: &Destination,
+        text: &str,
+        key: &str,
+        in_flight: bool,
+    ) -> Result<(), SendError> {
+        let _ = (key, in_flight);
         self.send(to, text).await
+    }
+
+    /// Whether [`Adapter::send_once`] needs to know that an entry may have
+    /// been sent before (Slack then looks for it before posting again). The
+    /// outbox then marks each entry durably before its first send, which
+    /// costs a flush per message, so only an adapter that uses the mark
+    /// asks for it.
+    fn marks_in_flight(&self) -> bool {
+        false
     }
 }
 
@@ -134,8 +151,8 @@ pub fn start_configured(
     let mut adapters: Vec<Arc<dyn Adapter>> = Vec::new();
     #[cfg(feature = "slack")]
     if let Some(config) = &bot.config.adapters.slack {
-        match slack::HttpsSlack::from_config(config, bot.router.clone(), bot.health.clone()) {
-            Ok(adapter) => adapters.push(Arc::new(adapter)),
+        match slack::from_config(config, bot.router.clone(), bot.health.clone()) {
+            Ok((adapter, _)) => adapters.push(adapter),
             Err(e) => tracing::error!("slack adapter not started: {e}"),
         }
     }

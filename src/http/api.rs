@@ -73,6 +73,7 @@ pub(super) fn upcoming(
         network: Network::Http,
         channel: None,
         now,
+        zone: app.settings.timezone,
         settings: &app.settings,
         history: &history,
         event_id: EventId(0),

@@ -164,9 +164,8 @@ impl Endpoint {
             return None;
         }
         let secret = slack.signing_secret.as_ref()?;
-        match crate::adapter::slack::HttpsSlack::from_config(slack, router.clone(), health.clone())
-        {
-            Ok(adapter) => Some(Arc::new(Endpoint::new(secret.expose(), adapter.inbox()))),
+        match crate::adapter::slack::from_config(slack, router.clone(), health.clone()) {
+            Ok((_, inbox)) => Some(Arc::new(Endpoint::new(secret.expose(), inbox))),
             Err(e) => {
                 tracing::error!("slack http mode is off: {e}");
                 None

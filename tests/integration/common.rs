@@ -150,6 +150,19 @@ pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+/// Polls `check` every 20 ms for up to `limit` (for a process to start,
+/// connect and deliver).
+pub async fn within(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+    let tries = limit.as_millis() / 20;
+    for _ in 0..tries {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out after {limit:?} waiting for {what}");
+}
+
 /// Says `text` in `channel` (e.g. `#releng`, on the console network) as
 /// `person` and returns the reply.
 pub async fn say_in(bot: &Bot, person: &str, channel: &str, text: &str) -> String {
@@ -214,3 +227,66 @@ pub fn as_root(program: &str) -> std::process::Command {
 /// The line a test that needs root fails with.
 pub const NEEDS_ROOT: &str =
     "this test needs root: run the tests as root or as a user with passwordless sudo";
+
+/// Queues announcements as a person would, through `signalbox console`:
+/// the console process delivers only to the console, so what it queues for
+/// a network waits in the outbox for `run`. Returns the console's output.
+pub fn queue_through_console(config: &Path, lines: &[&str]) -> String {
+    let mut child = std::process::Command::new(bin())
+        .args(["console", "--config"])
+        .arg(config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    for line in lines {
+        writeln!(stdin, "{line}").expect("write a console line");
+    }
+    drop(stdin);
+    let out = child.wait_with_output().expect("the console ends at EOF");
+    assert!(out.status.success(), "console failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// `signalbox run` as an operator runs it, its output appended to `log`
+/// (read it when a test fails); killed with SIGKILL on drop.
+pub struct BotProcess(std::process::Child);
+
+impl BotProcess {
+    pub fn start(config: &Path, log: &Path, env: &[(&str, &str)]) -> BotProcess {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
+        let child = std::process::Command::new(bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("start the bot");
+        BotProcess(child)
+    }
+
+    /// `kill -9`, and the exit reaped.
+    pub fn kill9(mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("reaped");
+    }
+}
+
+impl Drop for BotProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The test-only fault that stops each delivery task after its first
+/// accepted send, before the entry is removed (see `signalbox::outbox`).
+pub const HANG_AFTER_SEND: (&str, &str) = ("SIGNALBOX_FAULT", "hang-after-send");

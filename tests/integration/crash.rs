@@ -7,8 +7,10 @@
 //! open; on-call override; status alert → ok), each carrying a unique token
 //! so its event can be found again.
 //!
-//! Announcements go to `irc:#releng`, and the console process delivers only
-//! to the console, so every one of them stays in the outbox where the export
+//! Announcements go to `irc:#releng`, status ones to `irc:#status` (so a
+//! train hold and an alert left on by a kill never share a topic, and each
+//! step's topic count is fixed), and the console process delivers only to
+//! the console, so every one of them stays in the outbox where the export
 //! can count them. After the last kill the export's views must also equal a
 //! replay of its event log (no torn batch).
 //!
@@ -221,7 +223,10 @@ fn drive(console: Console, iteration: u64, rng: &mut Rng, seq: &mut u64) -> Vec<
                             "train",
                             "hold",
                         )
-                        .text(&hold),
+                        .text(&hold)
+                        // The message and the topic mark; the resume puts
+                        // back no topic: this config knows none.
+                        .outbox(2),
                     )
                 })
                 .and_then(|_| {
@@ -408,7 +413,10 @@ fn config_text(data: &Path) -> String {
         "status",
     ]
     .iter()
-    .map(|k| format!("{k} = [\"irc:#releng\"]\n"))
+    .map(|k| match *k {
+        "status" => format!("{k} = [\"irc:#status\"]\n"),
+        _ => format!("{k} = [\"irc:#releng\"]\n"),
+    })
     .collect();
     format!(
         r#"[bot]

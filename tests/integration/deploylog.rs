@@ -187,6 +187,6 @@ async fn a_multi_line_message_is_one_command_with_its_lines_folded() {
         ..msg
     };
     let reply = bot.router.dispatch(&msg).await.expect("a reply");
-    assert!(reply.contains("unexpected argument '/'"), "{reply}");
+    assert!(reply.contains("unrecognized subcommand '/'"), "{reply}");
     assert_eq!(event_count(&bot), n);
 }

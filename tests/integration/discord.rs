@@ -19,11 +19,16 @@ use signalbox_commands::tree::Status;
 use signalbox_commands::{ChannelAddr, Network, TreeName};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bin, config_text, event_count};
+use crate::common::{
+    BotProcess, HANG_AFTER_SEND, at, bin, config_text, event_count, queue_through_console, within,
+};
 use crate::fake_discord::{
     ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GONE, GUILD, Recorded, STRANGER,
     interaction, message,
 };
+
+/// How long a started binary may take to connect and deliver.
+const WITHIN: Duration = Duration::from_secs(30);
 
 struct Harness {
     fake: FakeDiscord,
@@ -921,4 +926,79 @@ async fn absurd_content_from_discord_is_refused_cleanly_and_the_next_command_run
     );
     assert_eq!(h.bot.ledger.events().expect("events").len(), events);
     assert_eq!(tree_status(&h.bot, "autoland"), Status::Open);
+}
+
+/// Exactly once across a crash in the window: `run` posts the first of two
+/// queued announcements and is killed (`kill -9`) before the outbox entry
+/// is removed. The restarted bot sends it again with the same nonce and
+/// `enforce_nonce`, so Discord answers with the message it already has and
+/// the channel gets it once; the second announcement, behind it, once too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_post_and_removal_posts_nothing_twice() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let text = config_text(
+        dir.path(),
+        &format!(
+            "\n[adapters.discord]\nbot_token = \"fake-bot-token\"\napplication_id = \"{APP}\"\napi_url = \"{}\"\n",
+            fake.api_url()
+        ),
+    )
+    .replace(
+        "trees = [\"console:#ops\"]",
+        &format!("trees = [\"discord:{ANNOUNCE}\"]"),
+    );
+    std::fs::write(&config, text).expect("write config");
+    let said = queue_through_console(
+        &config,
+        &[
+            "!tree close autoland first-of-two #infra",
+            "!tree close try second-of-two #infra",
+        ],
+    );
+    assert!(
+        said.contains("closed autoland") && said.contains("closed try"),
+        "{said}"
+    );
+    let log = dir.path().join("bot.log");
+    let created = |needle: &str| {
+        fake.created(ANNOUNCE)
+            .iter()
+            .filter(|m| m["content"].as_str().unwrap_or("").contains(needle))
+            .count()
+    };
+    let attempts = |needle: &str| -> Vec<Recorded> {
+        posts_to(&fake, ANNOUNCE)
+            .into_iter()
+            .filter(|r| content(r).contains(needle))
+            .collect()
+    };
+
+    let first = BotProcess::start(&config, &log, &[HANG_AFTER_SEND]);
+    within("the first announcement", WITHIN, || {
+        created("first-of-two") == 1
+    })
+    .await;
+    first.kill9();
+
+    let _second = BotProcess::start(&config, &log, &[]);
+    within("the second announcement", WITHIN, || {
+        created("second-of-two") == 1
+    })
+    .await;
+    assert_eq!(created("first-of-two"), 1, "{:#?}", fake.created(ANNOUNCE));
+    assert_eq!(fake.created(ANNOUNCE).len(), 2);
+    let sent = attempts("first-of-two");
+    assert_eq!(
+        sent.len(),
+        2,
+        "sent, then resent after the crash: {sent:#?}"
+    );
+    for r in &sent {
+        assert_eq!(r.body["enforce_nonce"], true, "{r:#?}");
+    }
+    assert_eq!(sent[0].body["nonce"], sent[1].body["nonce"], "{sent:#?}");
+    let second = attempts("second-of-two");
+    assert_ne!(sent[0].body["nonce"], second[0].body["nonce"]);
 }

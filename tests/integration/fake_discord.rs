@@ -4,7 +4,14 @@
 //! dispatches with sequence numbers, RESUME with replay of what was missed).
 //! It records every REST request so tests can assert what the bot sent, and
 //! can drop the gateway connection or answer 429 on demand.
+//!
+//! Creating a message honours `nonce` and `enforce_nonce` as Discord
+//! documents them: a nonce is an integer or a string of at most 25
+//! characters, and with `enforce_nonce` a second create with a nonce the
+//! bot already used answers the message that nonce made, creating nothing.
+//! [`FakeDiscord::created`] lists the messages a channel really got.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -61,6 +68,10 @@ struct Inner {
     heartbeats: usize,
     intents: Option<u64>,
     next_id: u64,
+    /// Messages created, oldest first: channel and message.
+    created: Vec<(String, Value)>,
+    /// A nonce → the message it created.
+    nonces: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -107,6 +118,17 @@ impl FakeDiscord {
 
     pub fn requests(&self) -> Vec<Recorded> {
         self.lock().requests.clone()
+    }
+
+    /// The messages created in a channel (a deduplicated create adds
+    /// none), oldest first.
+    pub fn created(&self, channel: &str) -> Vec<Value> {
+        self.lock()
+            .created
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 
     pub fn identifies(&self) -> usize {
@@ -363,6 +385,46 @@ fn message_reply(id: u64, channel: &str, body: &Value) -> Value {
     })
 }
 
+/// `POST /channels/{id}/messages`, with Discord's nonce rules.
+fn create_message(
+    inner: &mut Inner,
+    id: u64,
+    channel: &str,
+    body: &Value,
+) -> (StatusCode, Option<Value>) {
+    let nonce = match &body["nonce"] {
+        Value::Null => None,
+        Value::String(s) if s.chars().count() > 25 => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Some(json!({
+                    "code": 50035, "message": "Invalid Form Body",
+                    "errors": { "nonce": { "_errors": [{ "code": "BASE_TYPE_BAD_LENGTH", "message": "Must be 25 or fewer in length." }] } }
+                })),
+            );
+        }
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Some(json!({ "code": 50035, "message": "Invalid Form Body" })),
+            );
+        }
+    };
+    let enforce = body["enforce_nonce"] == json!(true);
+    if enforce && let Some(existing) = nonce.as_ref().and_then(|n| inner.nonces.get(n)) {
+        return (StatusCode::OK, Some(existing.clone()));
+    }
+    let mut message = message_reply(id, channel, body);
+    if let Some(n) = &nonce {
+        message["nonce"] = body["nonce"].clone();
+        inner.nonces.insert(n.clone(), message.clone());
+    }
+    inner.created.push((channel.to_string(), message.clone()));
+    (StatusCode::OK, Some(message))
+}
+
 async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -426,7 +488,7 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
                     ),
                 )
             } else {
-                (StatusCode::OK, Some(message_reply(id, channel, &body)))
+                create_message(&mut inner, id, channel, &body)
             }
         }
         ("PATCH", ["channels", channel]) => (

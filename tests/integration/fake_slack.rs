@@ -7,6 +7,11 @@
 //! It records every call so tests can assert what the bot said, where, and
 //! how often; `rate_limit_next` makes the next `chat.postMessage` calls
 //! answer 429 with `Retry-After: 1`, as Slack does.
+//!
+//! Posted messages are kept per conversation with a `ts` of their own and
+//! any `metadata`, and `conversations.history` (a GET with query
+//! parameters) serves them newest first, within `oldest`/`latest` and
+//! `limit`, with their metadata only under `include_all_metadata`.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +20,7 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -45,6 +50,8 @@ struct Shared {
     acks: Mutex<Vec<String>>,
     current: Mutex<Option<mpsc::UnboundedSender<Message>>>,
     ws: Mutex<Option<SocketAddr>>,
+    /// Posted messages, oldest first: conversation and message.
+    messages: Mutex<Vec<(String, Value)>>,
 }
 
 pub struct FakeSlack {
@@ -83,7 +90,7 @@ impl FakeSlack {
             .expect("bind api");
         let api = http.local_addr().expect("api addr");
         let app = axum::Router::new()
-            .route("/api/{method}", post(web_api))
+            .route("/api/{method}", post(web_api).get(web_api_get))
             .route("/hooks/{id}", post(hook))
             .with_state(shared.clone());
         let until = stop.clone();
@@ -125,6 +132,18 @@ impl FakeSlack {
             .iter()
             .filter(|(h, _)| h == id)
             .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    /// The messages a conversation holds, oldest first.
+    pub fn messages(&self, channel: &str) -> Vec<Value> {
+        self.shared
+            .messages
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, m)| m.clone())
             .collect()
     }
 
@@ -274,19 +293,40 @@ async fn serve_ws(listener: tokio::net::TcpListener, shared: Arc<Shared>, stop: 
     }
 }
 
+/// A Web API method called with GET: its query parameters become the
+/// (string-valued) arguments, as Slack reads them.
+async fn web_api_get(
+    State(shared): State<Arc<Shared>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let args: Vec<(String, String)> =
+        serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    let body: serde_json::Map<String, Value> = args
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    call(shared, method, &headers, Value::Object(body))
+}
+
 async fn web_api(
     State(shared): State<Arc<Shared>>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    call(shared, method, &headers, body)
+}
+
+fn call(shared: Arc<Shared>, method: String, headers: &HeaderMap, body: Value) -> Response {
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .trim_start_matches("Bearer ")
         .to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let limited = method == "chat.postMessage"
         && shared
             .rate_limited
@@ -321,6 +361,7 @@ pub const GONE: &str = "C0GONE";
 
 fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
     let ts = "1700000000.000100";
+    let flag = |v: &Value| v == &json!(true) || v == "true" || v == "1";
     match method {
         "apps.connections.open" if token.starts_with("xapp-") => {
             let ws = shared.ws.lock().expect("lock").expect("ws listening");
@@ -331,11 +372,58 @@ fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
         "chat.postMessage" if body["channel"] == GONE => {
             json!({ "ok": false, "error": "channel_not_found" })
         }
-        "chat.postMessage" => json!({
-            "ok": true,
-            "channel": body["channel"],
-            "ts": ts,
-            "message": { "ts": ts, "text": body["text"], "type": "message" },
+        "chat.postMessage" => {
+            let mut messages = shared.messages.lock().expect("lock");
+            let ts = format!("1700001000.{:06}", messages.len() + 1);
+            let mut message = json!({
+                "type": "message", "ts": ts, "text": body["text"],
+                "user": "U0BOT", "bot_id": "B0BOT",
+            });
+            if body["metadata"].is_object() {
+                message["metadata"] = body["metadata"].clone();
+            }
+            let channel = body["channel"].as_str().unwrap_or_default().to_string();
+            messages.push((channel, message.clone()));
+            message.as_object_mut().expect("object").remove("metadata");
+            json!({ "ok": true, "channel": body["channel"], "ts": ts, "message": message })
+        }
+        "conversations.history" if body["channel"] == GONE => {
+            json!({ "ok": false, "error": "channel_not_found" })
+        }
+        "conversations.history" => {
+            let limit = body["limit"]
+                .as_str()
+                .and_then(|l| l.parse::<usize>().ok())
+                .unwrap_or(100)
+                .min(999);
+            let after = |bound: &Value, ts: &str| bound.as_str().is_none_or(|b| ts > b);
+            let before = |bound: &Value, ts: &str| bound.as_str().is_none_or(|b| ts < b);
+            let metadata = flag(&body["include_all_metadata"]);
+            let messages: Vec<Value> = shared
+                .messages
+                .lock()
+                .expect("lock")
+                .iter()
+                .rev()
+                .filter(|(c, _)| body["channel"] == c.as_str())
+                .map(|(_, m)| m.clone())
+                .filter(|m| {
+                    let ts = m["ts"].as_str().unwrap_or_default();
+                    after(&body["oldest"], ts) && before(&body["latest"], ts)
+                })
+                .take(limit)
+                .map(|mut m| {
+                    if !metadata {
+                        m.as_object_mut().expect("object").remove("metadata");
+                    }
+                    m
+                })
+                .collect();
+            json!({ "ok": true, "messages": messages, "has_more": false, "pin_count": 0 })
+        }
+        "auth.test" => json!({
+            "ok": true, "url": "https://example.slack.com/", "team": "Example",
+            "user": "signalbox", "team_id": "T0TEAM", "user_id": "U0BOT", "bot_id": "B0BOT",
         }),
         "chat.postEphemeral" => json!({ "ok": true, "message_ts": ts }),
         "conversations.open" => {

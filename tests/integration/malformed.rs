@@ -116,7 +116,7 @@ const CASES: &[(&str, &str)] = &[
     ("!tree log autoland 5 6", "unexpected argument '6'"),
     ("!tree status nosuch", "tree \"nosuch\" is unknown"),
     ("!tree --bogus", "unexpected argument '--bogus'"),
-    ("!whoami me", "unexpected argument 'me'"),
+    ("!whoami me", "unrecognized subcommand 'me'"),
     (
         "!help nosuch",
         "no help for command \"nosuch\"; known: help, ping, whoami, tree, train, window, log, loaner, oncall, who, role, status, stats, meeting, info, agreed, action, escalate, ack",
@@ -137,7 +137,7 @@ const CASES: &[(&str, &str)] = &[
     ),
     // A second line continues the first (folded with ` / `), so it can
     // never be a second command or a raw line break.
-    ("!whoami\nQUIT", "unexpected argument '/'"),
+    ("!whoami\nQUIT", "unrecognized subcommand '/'"),
     (
         "!tree close autoland \u{1b}[31mred #infra",
         "control character (U+001B)",

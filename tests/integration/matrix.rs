@@ -18,7 +18,9 @@ use signalbox_commands::Network;
 use signalbox_commands::tree::Status;
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{bin, config_text, say, tree_status};
+use crate::common::{
+    BotProcess, HANG_AFTER_SEND, bin, config_text, queue_through_console, say, tree_status,
+};
 use crate::matrix_client::{Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter};
 
 /// A running bot with its Matrix adapter; stopped on drop.
@@ -650,4 +652,57 @@ async fn a_real_429_is_waited_out_and_nothing_is_lost() {
     for (tree, body) in trees.iter().zip(&announced) {
         assert!(body.contains(tree), "in order: {announced:?}");
     }
+}
+
+/// Exactly once across a crash in the window, on Synapse: `run` sends the
+/// first of two queued announcements and is killed (`kill -9`) before the
+/// outbox entry is removed. The restarted bot (same session, restored from
+/// the data dir) sends it again with the same transaction id, which Synapse
+/// answers with the event it already has: the room gets it once, then the
+/// second announcement once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_send_and_removal_sends_nothing_twice() {
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot = bot_id(&hs);
+    let mut alice = User::new(&hs, "alice").await;
+    let room = alice.create_room(false, &[&bot]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("config.toml");
+    let text = config_for(dir.path(), &hs, &format!("rooms = [\"{room}\"]"), None).replace(
+        "trees = [\"console:#ops\"]",
+        &format!("trees = [\"matrix:{room}\"]"),
+    );
+    std::fs::write(&path, text).expect("write config");
+    let said = queue_through_console(
+        &path,
+        &[
+            "!tree close autoland first-of-two #infra",
+            "!tree close try second-of-two #infra",
+        ],
+    );
+    assert!(
+        said.contains("closed autoland") && said.contains("closed try"),
+        "{said}"
+    );
+    let log = dir.path().join("bot.log");
+
+    let first = BotProcess::start(&path, &log, &[HANG_AFTER_SEND]);
+    alice
+        .wait_for(&room, &bot, |b| b.contains("first-of-two"))
+        .await;
+    first.kill9();
+
+    let _second = BotProcess::start(&path, &log, &[]);
+    alice
+        .wait_for(&room, &bot, |b| b.contains("second-of-two"))
+        .await;
+    // Delivery is in order, so a second copy of the first would have come
+    // before the second announcement, in what alice has already synced.
+    let rest = alice.collect(&room, &bot, Duration::ZERO).await;
+    let bodies: Vec<&str> = rest.iter().map(body).collect();
+    assert!(
+        !bodies.iter().any(|b| b.contains("first-of-two")),
+        "sent twice: {bodies:?}"
+    );
 }

@@ -19,7 +19,9 @@ use signalbox::outbox::Destination;
 use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
-use crate::common::{at, bin, config_text, eventually};
+use crate::common::{
+    BotProcess, HANG_AFTER_SEND, at, bin, config_text, eventually, queue_through_console, within,
+};
 use crate::fake_slack::{FakeSlack, GONE, escaped};
 
 const ALICE: &str = "U0ALICE01"; // admin and sheriff in the example config
@@ -27,6 +29,8 @@ const STRANGER: &str = "U0STRANGER";
 /// The `/tree` text most tests start with.
 const CLOSE_AUTOLAND: &str = "close autoland bustage #infra";
 const SECRET: &str = "test-signing-secret";
+/// How long a started binary may take to connect and deliver.
+const WITHIN: Duration = Duration::from_secs(30);
 
 /// A bot whose tree announcements also go to the Slack `channels`.
 async fn slack_bot(dir: &std::path::Path, channels: &[&str]) -> Bot {
@@ -1020,4 +1024,74 @@ async fn absurd_text_from_slack_is_refused_cleanly_and_the_next_command_runs() {
     assert_eq!(run.bot.ledger.events().expect("events").len(), events);
     assert_eq!(run.tree_status("autoland"), "open");
     assert_eq!(answers(fake).len(), 2, "the surrogate was answered nowhere");
+}
+
+/// Exactly once across a crash in the window: `run` posts the first of two
+/// queued announcements and is killed (`kill -9`) before the outbox entry
+/// is removed. The restarted bot finds the entry marked in flight, looks
+/// for its key in the channel's recent messages (`conversations.history`
+/// with metadata), finds the post and does not make it again; the second
+/// announcement, behind it, is then posted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_post_and_removal_posts_nothing_twice() {
+    let fake = FakeSlack::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let text = config_text(
+        dir.path(),
+        &format!(
+            "\n[adapters.slack]\nmode = \"socket\"\nbot_token = \"xoxb-test\"\napp_token = \"xapp-test\"\napi_url = \"{}\"\n",
+            fake.api_url()
+        ),
+    )
+    .replace("trees = [\"console:#ops\"]", "trees = [\"slack:C0RELENG\"]");
+    std::fs::write(&config, text).expect("write config");
+    let said = queue_through_console(
+        &config,
+        &[
+            "!tree close autoland first-of-two #infra",
+            "!tree close try second-of-two #infra",
+        ],
+    );
+    assert!(
+        said.contains("closed autoland") && said.contains("closed try"),
+        "{said}"
+    );
+    let log = dir.path().join("bot.log");
+    let count = |needle: &str| {
+        fake.messages("C0RELENG")
+            .iter()
+            .filter(|m| m["text"].as_str().unwrap_or("").contains(needle))
+            .count()
+    };
+
+    let first = BotProcess::start(&config, &log, &[HANG_AFTER_SEND]);
+    within("the first announcement", WITHIN, || {
+        count("first-of-two") == 1
+    })
+    .await;
+    first.kill9();
+    let posted = fake.messages("C0RELENG");
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    assert_eq!(
+        posted[0]["metadata"]["event_type"], "signalbox_outbox",
+        "the post carries its outbox key: {posted:#?}"
+    );
+
+    let _second = BotProcess::start(&config, &log, &[]);
+    within("the second announcement", WITHIN, || {
+        count("second-of-two") == 1
+    })
+    .await;
+    let all = fake.messages("C0RELENG");
+    assert_eq!(count("first-of-two"), 1, "posted once: {all:#?}");
+    assert_eq!(all.len(), 2, "{all:#?}");
+    let lookups = fake.calls("conversations.history");
+    assert_eq!(lookups.len(), 1, "one lookup, for the resend: {lookups:#?}");
+    assert_eq!(lookups[0].body["channel"], "C0RELENG");
+    assert_eq!(lookups[0].body["include_all_metadata"], "true");
+    assert_ne!(
+        all[0]["metadata"]["event_payload"]["key"], all[1]["metadata"]["event_payload"]["key"],
+        "each entry has its own key"
+    );
 }

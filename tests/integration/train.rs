@@ -214,3 +214,44 @@ async fn bad_input_gets_a_clear_message_and_changes_nothing() {
         assert_eq!(event_count(&bot), events, "{line}");
     }
 }
+
+/// The topics queued for `console:#ops`, which is both a train and a status
+/// channel in the example.
+fn ops_topics(bot: &signalbox::Bot) -> Vec<String> {
+    bot.ledger
+        .export()
+        .expect("export")
+        .outbox
+        .into_iter()
+        .filter(|e| e.to.to_string() == "console:#ops (topic)")
+        .map(|e| e.text)
+        .collect()
+}
+
+/// A held train marks the `[announce] train` channels' topic, shares it
+/// with a status alert, and is still known after a restart: the alert's end
+/// keeps the hold's mark, and the resume restores the standing topic.
+#[tokio::test]
+async fn a_hold_is_in_the_topic_beside_an_alert_and_leaves_it_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T10:00:00Z")));
+    let held = "train 1.0.0-wmf.1 held on T123";
+    let both = "ALERT: CI is down | train 1.0.0-wmf.1 held on T123";
+    let standing = "ops: trees, trains and loaners | be kind";
+    {
+        let bot = bot(dir.path(), PEOPLE, clock.clone()).await;
+        say(&bot, "dave", "!train start 1.0.0-wmf.1").await;
+        assert!(ops_topics(&bot).is_empty(), "a rolling train marks nothing");
+        say(&bot, "dave", "!train hold T123 db migration stuck").await;
+        assert_eq!(ops_topics(&bot), [held]);
+        say(&bot, "alice", "!status alert CI is down").await;
+        assert_eq!(ops_topics(&bot), [held, both]);
+    }
+    let bot = bot(dir.path(), PEOPLE, clock).await;
+    say(&bot, "alice", "!status ok CI is back").await;
+    assert_eq!(ops_topics(&bot), [held, both, held]);
+    say(&bot, "dave", "!train resume fixed").await;
+    assert_eq!(ops_topics(&bot), [held, both, held, standing]);
+    // Nothing is left marked.
+    assert!(bot.ledger.state().status.saved.is_empty());
+}

@@ -339,3 +339,49 @@ async fn timed_closure_reopens_exactly_once_across_a_restart() {
         assert_eq!(warnings, 0, "a closure already over is not warned about");
     }
 }
+
+/// Each person reads and types times in their own zone: one from the config,
+/// one set in chat and kept across a restart, and the team's for the rest.
+#[tokio::test]
+async fn each_person_reads_and_types_times_in_their_own_zone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(at("2026-11-23T10:00:00Z")));
+    let zed = r#"
+[people.zed]
+roles = ["sheriff"]
+irc = "zed"
+timezone = "America/Los_Angeles"
+"#;
+    {
+        let bot = bot(dir.path(), zed, clock.clone()).await;
+        // 14:00 in Los Angeles (PST, UTC-8) is 22:00 UTC.
+        let reply = say(
+            &bot,
+            "zed",
+            "!tree close autoland bustage #checkin-test until 14:00",
+        )
+        .await;
+        assert!(reply.contains("until 2026-11-23 14:00 PST"), "{reply}");
+        let until = bot
+            .ledger
+            .state()
+            .trees
+            .get("autoland")
+            .and_then(|t| t.condition.until);
+        assert_eq!(until, Some(at("2026-11-23T22:00:00Z")));
+        assert_eq!(
+            say(&bot, "alice", "!whoami tz Europe/Berlin").await,
+            "times are now shown and read in Europe/Berlin for you"
+        );
+    }
+    let bot = bot(dir.path(), zed, clock).await;
+    let shown = [
+        ("alice", "reopens 2026-11-23 23:00 CET"),
+        ("zed", "reopens 2026-11-23 14:00 PST"),
+        ("bob", "reopens 2026-11-23 22:00 UTC"),
+    ];
+    for (who, want) in shown {
+        let status = say(&bot, who, "!tree autoland").await;
+        assert!(status.contains(want), "{who}: {status}");
+    }
+}

@@ -566,7 +566,16 @@ impl Adapter for Matrix {
         self.send_with(to, text, None).await
     }
 
-    async fn send_once(&self, to: &Destination, text: &str, key: &str) -> Result<(), SendError> {
+    /// The key is the transaction id, so Synapse answers a resend (after a
+    /// lost answer, or a crash and restart with the same session) with the
+    /// event it already has; no in-flight mark is needed.
+    async fn send_once(
+        &self,
+        to: &Destination,
+        text: &str,
+        key: &str,
+        _in_flight: bool,
+    ) -> Result<(), SendError> {
         self.send_with(to, text, Some(&format!("signalbox-{key}")))
             .await
     }

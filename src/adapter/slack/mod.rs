@@ -16,6 +16,14 @@
 //! never identify anyone. A redelivered envelope carries the same envelope
 //! or event id, which becomes [`Inbound::id`] so the ledger runs it once.
 //!
+//! Outbox announcements carry their outbox key in the message's
+//! `metadata` (event type [`OUTBOX_EVENT`]). Slack has no idempotency key
+//! for `chat.postMessage`, so before posting an entry that may have reached
+//! Slack already (marked in flight, see [`crate::outbox`]) the adapter reads
+//! the conversation's [`LOOKBACK`] newest messages with their metadata and
+//! posts only when none of the bot's own (`auth.test` says who it is)
+//! carries the key: another app's, even another signalbox's, never counts.
+//!
 //! The Web API goes through `slack-morphism`'s client. Socket Mode is driven
 //! here on `tokio-tungstenite` (see [`socket`]) rather than by
 //! `slack-morphism`'s listener, because that listener hides the envelope id
@@ -49,6 +57,15 @@ use crate::router::{Inbound, Reply, Router};
 /// How long an acknowledgement may wait for the command's change to be
 /// durable; Slack allows 3 seconds in all.
 pub const ACK_BUDGET: Duration = Duration::from_millis(2500);
+
+/// The metadata event type of an outbox announcement; its payload's `key`
+/// is the entry's key.
+pub const OUTBOX_EVENT: &str = "signalbox_outbox";
+
+/// How many of a conversation's newest messages a resend looks through for
+/// its key: an announcement buried deeper than this before its resend is
+/// posted again.
+pub const LOOKBACK: u16 = 100;
 
 /// The longest `Retry-After` the adapter sleeps through in one send.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(120);
@@ -317,6 +334,32 @@ pub struct Core<H: Connect + Clone + Send + Sync + 'static> {
     slash: HashMap<String, Option<String>>,
     /// Person's user id → their DM channel, from `conversations.open`.
     dms: Mutex<HashMap<String, String>>,
+    /// Who the bot is, from `auth.test`, once a resend needs it.
+    me: tokio::sync::OnceCell<Me>,
+}
+
+/// The bot's own ids, which its messages carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Me {
+    user: String,
+    bot: Option<String>,
+}
+
+impl Me {
+    /// Whether `message` is the bot's and carries the outbox key `key`.
+    fn posted(&self, message: &SlackHistoryMessage, key: &str) -> bool {
+        let sender = &message.sender;
+        let mine = sender.user.as_ref().is_some_and(|u| u.0 == self.user)
+            || (self.bot.is_some() && sender.bot_id.as_ref().map(|b| &b.0) == self.bot.as_ref());
+        mine && message.content.metadata.as_ref().is_some_and(|meta| {
+            meta.event_type == OUTBOX_EVENT
+                && meta
+                    .event_payload
+                    .as_ref()
+                    .and_then(|p| p.get("key"))
+                    .is_some_and(|k| k == key)
+        })
+    }
 }
 
 impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
@@ -341,6 +384,7 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
             router,
             slash,
             dms: Mutex::new(HashMap::new()),
+            me: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -483,16 +527,98 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
     }
 
     async fn post(&self, channel: &str, text: &str, thread: Option<SlackTs>) -> ClientResult<()> {
-        let request = SlackApiChatPostMessageRequest::new(
-            SlackChannelId::new(channel.to_string()),
-            SlackMessageContent::new().with_text(text::escape(text)),
-        )
-        .opt_thread_ts(thread);
+        let content = SlackMessageContent::new().with_text(text::escape(text));
+        self.post_content(channel, content, thread).await
+    }
+
+    async fn post_content(
+        &self,
+        channel: &str,
+        content: SlackMessageContent,
+        thread: Option<SlackTs>,
+    ) -> ClientResult<()> {
+        let request =
+            SlackApiChatPostMessageRequest::new(SlackChannelId::new(channel.to_string()), content)
+                .opt_thread_ts(thread);
         self.client
             .open_session(&self.bot_token)
             .chat_post_message(&request)
             .await
             .map(|_| ())
+    }
+
+    /// Posts an outbox entry with its key in the metadata; when it is
+    /// `in_flight`, only if the conversation's recent messages do not hold
+    /// it already.
+    async fn post_once(
+        &self,
+        channel: &str,
+        text: &str,
+        key: &str,
+        in_flight: bool,
+    ) -> ClientResult<()> {
+        if in_flight {
+            match self.posted(channel, key).await {
+                Ok(true) => {
+                    tracing::info!(
+                        channel,
+                        key,
+                        "outbox entry already in slack: not posted again"
+                    );
+                    return Ok(());
+                }
+                Ok(false) => {}
+                // The app cannot read this conversation (say, a scope
+                // missing): post rather than hold up the queue for good.
+                Err(SlackClientError::ApiError(e))
+                    if !PERMANENT_ERRORS.contains(&e.code.as_str()) =>
+                {
+                    tracing::warn!(
+                        channel,
+                        key,
+                        "cannot look for an outbox entry before resending it ({}): it may repeat",
+                        e.code
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let metadata = SlackMessageMetadata::new(OUTBOX_EVENT.to_string())
+            .with_event_payload([("key".to_string(), key.to_string())].into());
+        let content = SlackMessageContent::new()
+            .with_text(text::escape(text))
+            .with_metadata(metadata);
+        self.post_content(channel, content, None).await
+    }
+
+    /// Whether one of the [`LOOKBACK`] newest messages of a conversation
+    /// is the bot's and carries the outbox key `key` (`conversations.history`
+    /// with all metadata).
+    async fn posted(&self, channel: &str, key: &str) -> ClientResult<bool> {
+        let me = self
+            .me
+            .get_or_try_init(|| async {
+                let auth = self
+                    .client
+                    .open_session(&self.bot_token)
+                    .auth_test()
+                    .await?;
+                Ok::<_, SlackClientError>(Me {
+                    user: auth.user_id.0,
+                    bot: auth.bot_id.map(|b| b.0),
+                })
+            })
+            .await?;
+        let request = SlackApiConversationsHistoryRequest::new()
+            .with_channel(SlackChannelId::new(channel.to_string()))
+            .with_limit(LOOKBACK)
+            .with_include_all_metadata(true);
+        let history = self
+            .client
+            .open_session(&self.bot_token)
+            .conversations_history(&request)
+            .await?;
+        Ok(history.messages.iter().any(|m| me.posted(m, key)))
     }
 
     async fn post_ephemeral(
@@ -552,12 +678,25 @@ impl<H: Connect + Clone + Send + Sync + 'static> Core<H> {
         result.map(|_| ()).map_err(send_error)
     }
 
-    /// Delivers one outbox message: channels by id, people by DM.
-    async fn deliver(&self, to: &Destination, text: &str) -> Result<(), SendError> {
+    /// Delivers one message: channels by id, people by DM. With an outbox
+    /// key and whether the entry is in flight, posted once
+    /// ([`Self::post_once`]).
+    async fn deliver(
+        &self,
+        to: &Destination,
+        text: &str,
+        once: Option<(&str, bool)>,
+    ) -> Result<(), SendError> {
+        let post = |channel: String| async move {
+            match once {
+                Some((key, in_flight)) => self.post_once(&channel, text, key, in_flight).await,
+                None => self.post(&channel, text, None).await,
+            }
+        };
         let result = match to {
-            Destination::Channel(c) => self.post(c.channel(), text, None).await,
+            Destination::Channel(c) => post(c.channel().to_string()).await,
             Destination::Direct { user, .. } => match self.direct_channel(user.as_str()).await {
-                Ok(channel) => self.post(&channel, text, None).await,
+                Ok(channel) => post(channel).await,
                 Err(e) => Err(e),
             },
             Destination::Topic(c) => {
@@ -649,8 +788,30 @@ impl HttpsSlack {
     }
 }
 
-/// The adapter over plain HTTP, for a fake Slack on loopback in tests.
+/// The adapter over plain HTTP, for a proxy or a fake Slack on loopback.
 pub type PlainSlack = Slack<HttpConnector>;
+
+/// An adapter and its inbound side, whatever its connector.
+pub type Configured = (Arc<dyn Adapter>, Arc<dyn Inbox>);
+
+/// The adapter a config asks for, and its inbound side: plain HTTP when
+/// `api_url` is an `http://` URL (a local proxy, or a fake in tests), else
+/// HTTPS only.
+pub fn from_config(
+    config: &Config,
+    router: Arc<Router>,
+    health: HealthBoard,
+) -> Result<Configured, SlackError> {
+    if config.api_url.starts_with("http://") {
+        let slack = PlainSlack::plain(config, router, health)?;
+        let inbox = slack.inbox();
+        Ok((Arc::new(slack), inbox))
+    } else {
+        let slack = HttpsSlack::from_config(config, router, health)?;
+        let inbox = slack.inbox();
+        Ok((Arc::new(slack), inbox))
+    }
+}
 
 impl PlainSlack {
     pub fn plain(
@@ -747,7 +908,23 @@ impl<H: Connect + Clone + Send + Sync + 'static> Adapter for Slack<H> {
     }
 
     async fn send(&self, to: &Destination, text: &str) -> Result<(), SendError> {
-        self.core.deliver(to, text).await
+        self.core.deliver(to, text, None).await
+    }
+
+    async fn send_once(
+        &self,
+        to: &Destination,
+        text: &str,
+        key: &str,
+        in_flight: bool,
+    ) -> Result<(), SendError> {
+        self.core.deliver(to, text, Some((key, in_flight))).await
+    }
+
+    /// A resend looks for the entry first, so it must know whether an
+    /// earlier attempt may have reached Slack.
+    fn marks_in_flight(&self) -> bool {
+        true
     }
 }
 
@@ -810,6 +987,37 @@ mod tests {
             channel_of("C123"),
             Some(ChannelAddr::new(Network::Slack, "C123"))
         );
+    }
+
+    #[test]
+    fn only_the_bots_own_message_with_the_key_counts_as_posted() {
+        let me = Me {
+            user: "U0BOT".into(),
+            bot: Some("B0BOT".into()),
+        };
+        let message = |sender: serde_json::Value, key: &str| -> SlackHistoryMessage {
+            let mut m = serde_json::json!({
+                "type": "message", "ts": "1700000000.000001", "text": "autoland is closed",
+                "metadata": { "event_type": OUTBOX_EVENT, "event_payload": { "key": key } },
+            });
+            for (k, v) in sender.as_object().expect("object") {
+                m[k] = v.clone();
+            }
+            serde_json::from_value(m).expect("a history message")
+        };
+        let ours = serde_json::json!({ "user": "U0BOT", "bot_id": "B0BOT" });
+        assert!(me.posted(&message(ours.clone(), "12-3"), "12-3"));
+        assert!(!me.posted(&message(ours.clone(), "12-4"), "12-3"));
+        let by_bot_id = serde_json::json!({ "bot_id": "B0BOT" });
+        assert!(me.posted(&message(by_bot_id, "12-3"), "12-3"));
+        let theirs = serde_json::json!({ "user": "U0OTHER", "bot_id": "B0OTHER" });
+        assert!(
+            !me.posted(&message(theirs, "12-3"), "12-3"),
+            "another signalbox's key is not ours"
+        );
+        let mut plain = message(ours, "12-3");
+        plain.content.metadata = None;
+        assert!(!me.posted(&plain, "12-3"));
     }
 
     #[test]
