@@ -429,6 +429,9 @@ pub struct Http {
     pub listen: SocketAddr,
     /// How the dashboard is reached from outside, for links in chat.
     pub public_url: Option<String>,
+    /// When set, the calendar feeds and page want `?token=` with it.
+    pub calendar_token: Option<Secret>,
+    pub calendar_token_file: Option<PathBuf>,
 }
 
 impl Default for Http {
@@ -437,6 +440,8 @@ impl Default for Http {
             enabled: true,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
+            calendar_token: None,
+            calendar_token_file: None,
         }
     }
 }
@@ -680,6 +685,28 @@ impl Config {
                     }),
                 }
             }
+        }
+        if let Some(file) = self.http.calendar_token_file.take() {
+            let mut found = Vec::new();
+            self.http.calendar_token =
+                secret_file(base, &file, "http.calendar_token_file", &mut found);
+            problems.extend(found.into_iter().map(|(key, message)| Problem {
+                line: find_key_line(text, "calendar_token_file"),
+                key,
+                message,
+            }));
+        }
+        if self
+            .http
+            .calendar_token
+            .as_ref()
+            .is_some_and(|t| t.expose().is_empty())
+        {
+            problems.push(Problem {
+                line: find_key_line(text, "calendar_token"),
+                key: "http.calendar_token".into(),
+                message: "the calendar token is empty; leave it out for public calendars".into(),
+            });
         }
         #[cfg(feature = "slack")]
         if let Some(slack) = &mut self.adapters.slack {
@@ -1064,6 +1091,11 @@ impl Config {
                 .filter_map(|p| p.pool(self.bot.timezone).ok())
                 .collect(),
             public_url: self.http.public_url.clone(),
+            calendar_token: self
+                .http
+                .calendar_token
+                .as_ref()
+                .map(|t| signalbox_commands::calendar::CalendarToken::new(t.expose())),
             escalation_timeout: self
                 .escalation
                 .timeout()

@@ -144,6 +144,18 @@ impl Bot {
             timezone: self.config.bot.timezone,
             settings: self.router.settings().clone(),
             clock: self.router.clock().clone(),
+            calendar: Arc::new(http::calendar::Calendars::new(
+                self.config.http.calendar_token.clone(),
+                self.config
+                    .people
+                    .iter()
+                    .filter_map(|(name, p)| {
+                        p.email
+                            .clone()
+                            .map(|e| (signalbox_commands::PersonId::new(name), e))
+                    })
+                    .collect(),
+            )),
             pages: self.pages.clone(),
             #[cfg(feature = "slack")]
             slack: http::slack::Endpoint::from_config(&self.config, &self.router, &self.health),

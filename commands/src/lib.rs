@@ -10,6 +10,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod calendar;
 pub mod error;
 pub mod escalation;
 pub mod event;
@@ -99,7 +100,7 @@ pub enum Command {
     /// Request, approve, extend and return CI loaner machines.
     #[command(subcommand)]
     Loaner(loaner::Loaner),
-    /// Who is on shift; overrides, swaps and handoffs.
+    /// Who is on shift; overrides, swaps, handoffs and your calendar feed.
     #[command(subcommand)]
     Oncall(oncall::Oncall),
     /// Who covers an area (security, bugs, release, …); bare `who` lists every area.
@@ -337,6 +338,8 @@ pub struct Settings {
     pub pools: Vec<loaner::Pool>,
     /// How the HTTP server is reached from outside, for links in chat.
     pub public_url: Option<String>,
+    /// The calendar feeds' `?token=`, when they are guarded.
+    pub calendar_token: Option<calendar::CalendarToken>,
     /// How long an escalation waits for an ack before the next step.
     pub escalation_timeout: chrono::Duration,
 }
@@ -362,6 +365,7 @@ impl Default for Settings {
             windows: Vec::new(),
             pools: Vec::new(),
             public_url: None,
+            calendar_token: None,
             escalation_timeout: chrono::Duration::minutes(15),
         }
     }

@@ -32,7 +32,7 @@ pub const GAP_WARNING: Duration = Duration::hours(24);
 /// Who is on shift, and changes to that.
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 #[command(
-    after_help = "examples:\n  !oncall\n  !oncall next ciduty 4\n  !oncall override ciduty bob 2026-11-23 2026-11-24\n  !oncall override list\n  !oncall override cancel 3\n  !oncall swap request ciduty 2026-11-30 family event\n  !oncall swap list\n  !oncall swap take 7"
+    after_help = "examples:\n  !oncall\n  !oncall next ciduty 4\n  !oncall override ciduty bob 2026-11-23 2026-11-24\n  !oncall override list\n  !oncall override cancel 3\n  !oncall swap request ciduty 2026-11-30 family event\n  !oncall swap list\n  !oncall swap take 7\n  !oncall ics"
 )]
 pub enum Oncall {
     /// Who is on shift now, in every rotation or in one.
@@ -52,6 +52,11 @@ pub enum Oncall {
     Swap(Swap),
     /// Post the handoff digest of a rotation (or of every rotation) now.
     Handoff { rotation: Option<String> },
+    /// The link of your own calendar feed (your shifts and windows).
+    ///
+    /// When the feeds need a calendar token, the whole link (token included)
+    /// is given only in a direct message, never in a channel.
+    Ics,
 }
 
 /// `oncall override ROTATION PERSON FROM UNTIL` is `oncall override set …`:
@@ -102,7 +107,8 @@ impl Oncall {
             | Oncall::Swap(Swap::List { .. }) => Permit::Anyone,
             // Admin or a member of the rotation (or who asked, for a swap
             // cancel): checked in the handler.
-            Oncall::Override(OverrideCmd::Set { .. } | OverrideCmd::Cancel { .. })
+            Oncall::Ics
+            | Oncall::Override(OverrideCmd::Set { .. } | OverrideCmd::Cancel { .. })
             | Oncall::Swap(Swap::Request { .. } | Swap::Take { .. } | Swap::Cancel { .. }) => {
                 Permit::Identified
             }
@@ -121,6 +127,7 @@ impl Oncall {
             Oncall::Swap(Swap::List { .. }) => "swap list",
             Oncall::Swap(Swap::Cancel { .. }) => "swap cancel",
             Oncall::Handoff { .. } => "handoff",
+            Oncall::Ics => "ics",
         }
     }
 }
@@ -491,6 +498,19 @@ fn rotations<'a>(settings: &'a Settings, name: Option<&str>) -> Result<Vec<&'a R
     }
 }
 
+/// `lines` and, when the bot has a `public_url`, the link of the shifts'
+/// calendar feed (of one rotation, or of all).
+fn with_feed(mut lines: Vec<String>, settings: &Settings, rotation: Option<&str>) -> Vec<String> {
+    if let Some(url) = &settings.public_url {
+        let url = url.trim_end_matches('/');
+        lines.push(match rotation {
+            Some(r) => format!("calendar: {url}/calendar/oncall/{r}.ics"),
+            None => format!("calendar: {url}/calendar/oncall.ics"),
+        });
+    }
+    lines
+}
+
 /// A ping for the person, or "nobody".
 fn ping_of(person: &Option<PersonId>) -> String {
     person
@@ -525,6 +545,40 @@ fn instant(text: &str, rotation: &Rotation, now: DateTime<Utc>) -> Result<DateTi
             "time \"{text}\" is malformed; use YYYY-MM-DD, YYYY-MM-DD HH:MM or HH:MM"
         ))
     })
+}
+
+/// `oncall ics`: the caller's own feed. With a calendar token the link is
+/// only whole where nobody else reads it (a direct message, the API): said
+/// in a channel, the reply names the feed without the token and says where
+/// to ask. Sending it by direct message instead would need a logged event
+/// (announcements ride on changes), and the token would then sit in the
+/// event log and every export.
+fn own_feed(ctx: &Context) -> Result<Outcome, Error> {
+    let Some(person) = &ctx.caller.person else {
+        return Err(Error::Permission {
+            action: "oncall ics".into(),
+            need: crate::error::Need::Identified,
+            who: format!("{} is not a known person", ctx.caller.name()),
+        });
+    };
+    let Some(base) = &ctx.settings.public_url else {
+        return Err(Error::conflict(
+            "calendar links need the bot's [http] public_url, which is not set; ask an admin",
+        ));
+    };
+    let feed = crate::calendar::link(base, &format!("/calendar/person/{person}.ics"));
+    let text = match (&ctx.settings.calendar_token, ctx.channel) {
+        (None, _) => format!("your calendar (your shifts and windows): {feed}"),
+        (Some(token), None) => format!(
+            "your calendar (your shifts and windows): {feed}{}\nthe link carries the calendar token: keep it to yourself",
+            token.query()
+        ),
+        (Some(_), Some(_)) => format!(
+            "your calendar (your shifts and windows) is {feed}, which needs the calendar token; it is never posted in a channel: send me {}oncall ics in a direct message for the whole link",
+            ctx.settings.prefix
+        ),
+    };
+    Ok(Outcome::reply(text))
 }
 
 fn member_or_admin(ctx: &Context, rotation: &Rotation, action: &str) -> Result<(), Error> {
@@ -564,6 +618,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                     )
                 })
                 .collect();
+            let lines = with_feed(lines, ctx.settings, rotation.as_deref());
             Ok(Outcome::reply(lines.join("\n")))
         }
         Oncall::Next { rotation, count } => {
@@ -580,6 +635,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
                     ));
                 }
             }
+            let lines = with_feed(lines, ctx.settings, rotation.as_deref());
             Ok(Outcome::reply(lines.join("\n")))
         }
         Oncall::Override(OverrideCmd::List { rotation: name }) => {
@@ -906,6 +962,7 @@ pub fn handle(cmd: &Oncall, ctx: &Context, state: &State) -> Result<Outcome, Err
             }
             Ok(outcome)
         }
+        Oncall::Ics => own_feed(ctx),
         Oncall::Handoff { rotation: name } => {
             let mut outcome = Outcome::default();
             let mut replies = Vec::new();
@@ -1093,6 +1150,74 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().expect("test instant")
+    }
+
+    #[test]
+    fn who_and_next_end_with_the_feed_when_the_bot_has_a_public_url() {
+        let mut w = crate::tests::World::empty();
+        w.settings.rotations = vec![cron_rotation("0 0 9 * * Mon", "2026-10-19 09:00")];
+        w.now = utc("2026-11-23T12:00:00Z");
+        let bob = crate::tests::bob();
+        let plain = w.ok(&bob, "oncall who r").reply;
+        assert!(!plain.contains("calendar:"), "{plain}");
+        w.settings.public_url = Some("https://bot.example.org".into());
+        let who = w.ok(&bob, "oncall who r").reply;
+        assert!(
+            who.ends_with("\ncalendar: https://bot.example.org/calendar/oncall/r.ics"),
+            "{who}"
+        );
+        let next = w.ok(&bob, "oncall next").reply;
+        assert!(
+            next.ends_with("\ncalendar: https://bot.example.org/calendar/oncall.ics"),
+            "{next}"
+        );
+    }
+
+    #[test]
+    fn ics_gives_the_callers_own_feed_and_its_token_only_in_private() {
+        let mut w = crate::tests::World::empty();
+        let bob = crate::tests::bob();
+        let in_channel = |w: &crate::tests::World, caller: &Caller| {
+            let ops: ChannelAddr = "console:#ops".parse().expect("channel");
+            let ctx = Context {
+                channel: Some(&ops),
+                ..w.ctx(caller)
+            };
+            crate::handle(&w.command("oncall ics"), &ctx, &w.state)
+        };
+        // No public_url: nothing to link to.
+        let err = w.try_line(&bob, "oncall ics").expect_err("no public_url");
+        assert_eq!(
+            err.to_string(),
+            "calendar links need the bot's [http] public_url, which is not set; ask an admin"
+        );
+        w.settings.public_url = Some("https://bot.example.org/".into());
+        // Feeds without a token: the link, anywhere.
+        let want = "your calendar (your shifts and windows): https://bot.example.org/calendar/person/bob.ics";
+        assert_eq!(w.ok(&bob, "oncall ics").reply, want);
+        assert_eq!(in_channel(&w, &bob).expect("in a channel").reply, want);
+        // With a token: whole in a direct message, never in a channel.
+        w.settings.calendar_token = Some(crate::calendar::CalendarToken::new("s3cret&x"));
+        assert_eq!(
+            w.ok(&bob, "oncall ics").reply,
+            "your calendar (your shifts and windows): https://bot.example.org/calendar/person/bob.ics?token=s3cret%26x\nthe link carries the calendar token: keep it to yourself"
+        );
+        let public = in_channel(&w, &bob).expect("in a channel").reply;
+        assert!(!public.contains("s3cret"), "{public}");
+        assert_eq!(
+            public,
+            "your calendar (your shifts and windows) is https://bot.example.org/calendar/person/bob.ics, which needs the calendar token; it is never posted in a channel: send me !oncall ics in a direct message for the whole link"
+        );
+        // A guest has no calendar of their own; nothing is recorded.
+        let err = w
+            .try_line(&Caller::guest("mallory"), "oncall ics")
+            .expect_err("guest");
+        assert!(
+            err.to_string()
+                .starts_with("oncall ics needs an identified account"),
+            "{err}"
+        );
+        assert!(w.history.is_empty(), "a read writes nothing");
     }
 
     #[test]

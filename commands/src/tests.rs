@@ -706,6 +706,7 @@ fn every_variant() -> Vec<(Command, Permit)> {
             Command::Oncall(Oncall::Handoff { rotation: None }),
             Permit::Anyone,
         ),
+        (Command::Oncall(Oncall::Ics), Permit::Identified),
         (
             Command::Oncall(Oncall::Override(OverrideCmd::Set {
                 rotation: "ci".into(),

@@ -597,6 +597,10 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     }
                 ));
             }
+            if let Some(url) = &ctx.settings.public_url {
+                let url = url.trim_end_matches('/');
+                lines.push(format!("calendar: {url}/calendar/windows.ics"));
+            }
             Ok(Outcome::reply(lines.join("\n")))
         }
         Window::Join {
@@ -1192,6 +1196,19 @@ pub(crate) mod tests {
             assert!(err.to_string().contains(want), "{line}: {err}");
             assert_eq!((w.state.clone(), w.history.len()), before, "{line}");
         }
+    }
+
+    #[test]
+    fn the_list_ends_with_the_feed_when_the_bot_has_a_public_url() {
+        let mut w = world();
+        let plain = w.ok(&bob(), "window list").reply;
+        assert!(!plain.contains("calendar:"), "{plain}");
+        w.settings.public_url = Some("https://bot.example.org/".into());
+        let list = w.ok(&bob(), "window list").reply;
+        assert!(
+            list.ends_with("\ncalendar: https://bot.example.org/calendar/windows.ics"),
+            "{list}"
+        );
     }
 
     #[test]

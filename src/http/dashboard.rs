@@ -61,7 +61,7 @@ async fn page(Extract(app): Extract<Arc<AppState>>) -> Html<String> {
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>signalbox</title>\
          <meta name=\"viewport\" content=\"width=device-width\">\
          <noscript><meta http-equiv=\"refresh\" content=\"5\"></noscript><style>{STYLE}</style></head>\
-         <body><header><h1>signalbox</h1><a href=\"/stats\" id=\"stats-link\">duty statistics</a><span id=\"live\">connecting…</span></header>\
+         <body><header><h1>signalbox</h1><a href=\"/stats\" id=\"stats-link\">duty statistics</a><a href=\"/calendar\" id=\"calendar-link\">calendar</a><span id=\"live\">connecting…</span></header>\
          <div id=\"board\">{body}</div><script>{SCRIPT}</script></body></html>"
     ))
 }

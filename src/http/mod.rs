@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod calendar;
 pub mod chart;
 pub mod dashboard;
 #[cfg(feature = "discord")]
@@ -39,6 +40,8 @@ pub struct AppState {
     pub timezone: chrono_tz::Tz,
     pub settings: Arc<signalbox_commands::Settings>,
     pub clock: Arc<dyn crate::clock::Clock>,
+    /// The calendar feeds' token, emails and SEQUENCE index.
+    pub calendar: Arc<calendar::Calendars>,
     /// Long replies, shown whole at `/r/{id}`.
     pub pages: crate::pages::Pages,
     /// Slack's HTTP mode, when configured.
@@ -59,6 +62,7 @@ pub fn routes(state: AppState) -> Routes {
         .merge(audit::routes())
         .merge(export::routes())
         .merge(oncall::routes())
+        .merge(calendar::routes())
         .merge(meetings::routes())
         .merge(api::routes())
         .merge(stats::routes());

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod board;
+mod calendar;
 mod common;
 mod crash;
 mod deploylog;

@@ -5,8 +5,9 @@
 //! documented, and every body matches its schema. The console first puts
 //! something in every family (a held train with a blocker, a one-off window
 //! with a queued patch, log entries, loaner requests, an alert, a meeting's
-//! minutes with an action item), so the schemas are checked against real
-//! content rather than empty lists.
+//! minutes with an action item, a rotation with an override), so the
+//! schemas are checked against real content rather than empty lists; the
+//! calendar feeds and page are among the operations.
 //! `/events` streams forever and is left out of the run.
 
 use std::io::{BufRead, BufReader, Write};
@@ -17,14 +18,17 @@ use crate::common::{bin, write_config};
 /// Console lines (as alice, an admin) that give every family content; the
 /// one-off window starts the day after tomorrow, in the coming week.
 fn seed() -> String {
-    let hotfix = (signalbox::clock::SystemClock::current() + chrono::Duration::days(2))
-        .format("%Y-%m-%d 16:00");
+    let now = signalbox::clock::SystemClock::current();
+    let hotfix = (now + chrono::Duration::days(2)).format("%Y-%m-%d 16:00");
+    let from = (now + chrono::Duration::days(3)).format("%Y-%m-%d");
+    let until = (now + chrono::Duration::days(4)).format("%Y-%m-%d");
     format!(
         "!tree close autoland bustage #infra
 !train start 1.44.0-wmf.4
 !train blocker add T9 search is empty
 !train hold T10 the database migration is stuck
 !window add hotfix \"{hotfix}\" 1h alice
+!oncall override ciduty bob {from} {until}
 !window start backport
 !log synced T123 and bug 456
 !window done
@@ -43,6 +47,18 @@ fn seed() -> String {
     )
 }
 
+/// The example's `ciduty` rotation (the shared test config leaves the
+/// example's rotations out).
+const ROTATION: &str = r#"
+[[rotations]]
+name = "ciduty"
+members = ["alice", "bob"]
+handoff = "0 0 9 * * Mon,Thu"
+start = "2026-01-05 09:00"
+timezone = "Europe/Berlin"
+channels = ["console:#ops"]
+"#;
+
 #[test]
 fn schemathesis_finds_no_server_error_or_undocumented_status() {
     let installer = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/schemathesis");
@@ -60,7 +76,10 @@ fn schemathesis_finds_no_server_error_or_undocumented_status() {
         .to_string();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(dir.path(), "");
+    // A rotation, so the shift routes (`/current/{rotation}`, the calendar
+    // feeds) answer with content, not only 404; an override on it comes
+    // from the seed.
+    let config = write_config(dir.path(), ROTATION);
     let mut console = Command::new(bin())
         .args(["console", "--config"])
         .arg(&config)
@@ -81,6 +100,7 @@ fn schemathesis_finds_no_server_error_or_undocumented_status() {
     for done in [
         "held train",
         "added window hotfix",
+        "bob is on ciduty shift",
         "queued #1",
         "approved #1",
         "alert posted",
