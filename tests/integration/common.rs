@@ -290,3 +290,44 @@ impl Drop for BotProcess {
 /// The test-only fault that stops each delivery task after its first
 /// accepted send, before the entry is removed (see `signalbox::outbox`).
 pub const HANG_AFTER_SEND: (&str, &str) = ("SIGNALBOX_FAULT", "hang-after-send");
+
+/// Queues the two announcements of the kill -9 tests through the console:
+/// the tree closures with reasons `first-of-two` and `second-of-two`.
+pub fn queue_two_announcements(config: &Path) {
+    let said = queue_through_console(
+        config,
+        &[
+            "!tree close autoland first-of-two #infra",
+            "!tree close try second-of-two #infra",
+        ],
+    );
+    assert!(
+        said.contains("closed autoland") && said.contains("closed try"),
+        "{said}"
+    );
+}
+
+/// The crash in the window, for a network whose posts `count` can count
+/// (by the text they contain): `run` with [`HANG_AFTER_SEND`] until the
+/// first announcement is out, `kill -9`, then `run` again until the second
+/// is out. The second process is returned, to keep it alive while the test
+/// looks.
+pub async fn crash_after_the_first_send(
+    config: &Path,
+    log: &Path,
+    limit: Duration,
+    count: impl Fn(&str) -> usize,
+) -> BotProcess {
+    let first = BotProcess::start(config, log, &[HANG_AFTER_SEND]);
+    within("the first announcement", limit, || {
+        count("first-of-two") == 1
+    })
+    .await;
+    first.kill9();
+    let second = BotProcess::start(config, log, &[]);
+    within("the second announcement", limit, || {
+        count("second-of-two") == 1
+    })
+    .await;
+    second
+}

@@ -20,7 +20,7 @@ use signalbox_commands::{ChannelAddr, Network, TreeName};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    BotProcess, HANG_AFTER_SEND, at, bin, config_text, event_count, queue_through_console, within,
+    at, bin, config_text, crash_after_the_first_send, event_count, queue_two_announcements,
 };
 use crate::fake_discord::{
     ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GONE, GUILD, Recorded, STRANGER,
@@ -950,17 +950,7 @@ async fn a_crash_between_post_and_removal_posts_nothing_twice() {
         &format!("trees = [\"discord:{ANNOUNCE}\"]"),
     );
     std::fs::write(&config, text).expect("write config");
-    let said = queue_through_console(
-        &config,
-        &[
-            "!tree close autoland first-of-two #infra",
-            "!tree close try second-of-two #infra",
-        ],
-    );
-    assert!(
-        said.contains("closed autoland") && said.contains("closed try"),
-        "{said}"
-    );
+    queue_two_announcements(&config);
     let log = dir.path().join("bot.log");
     let created = |needle: &str| {
         fake.created(ANNOUNCE)
@@ -975,18 +965,7 @@ async fn a_crash_between_post_and_removal_posts_nothing_twice() {
             .collect()
     };
 
-    let first = BotProcess::start(&config, &log, &[HANG_AFTER_SEND]);
-    within("the first announcement", WITHIN, || {
-        created("first-of-two") == 1
-    })
-    .await;
-    first.kill9();
-
-    let _second = BotProcess::start(&config, &log, &[]);
-    within("the second announcement", WITHIN, || {
-        created("second-of-two") == 1
-    })
-    .await;
+    let _second = crash_after_the_first_send(&config, &log, WITHIN, created).await;
     assert_eq!(created("first-of-two"), 1, "{:#?}", fake.created(ANNOUNCE));
     assert_eq!(fake.created(ANNOUNCE).len(), 2);
     let sent = attempts("first-of-two");

@@ -19,7 +19,7 @@ use signalbox_commands::tree::Status;
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    BotProcess, HANG_AFTER_SEND, bin, config_text, queue_through_console, say, tree_status,
+    BotProcess, HANG_AFTER_SEND, bin, config_text, queue_two_announcements, say, tree_status,
 };
 use crate::matrix_client::{Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter};
 
@@ -674,17 +674,7 @@ async fn a_crash_between_send_and_removal_sends_nothing_twice() {
         &format!("trees = [\"matrix:{room}\"]"),
     );
     std::fs::write(&path, text).expect("write config");
-    let said = queue_through_console(
-        &path,
-        &[
-            "!tree close autoland first-of-two #infra",
-            "!tree close try second-of-two #infra",
-        ],
-    );
-    assert!(
-        said.contains("closed autoland") && said.contains("closed try"),
-        "{said}"
-    );
+    queue_two_announcements(&path);
     let log = dir.path().join("bot.log");
 
     let first = BotProcess::start(&path, &log, &[HANG_AFTER_SEND]);

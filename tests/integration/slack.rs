@@ -20,7 +20,7 @@ use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    BotProcess, HANG_AFTER_SEND, at, bin, config_text, eventually, queue_through_console, within,
+    at, bin, config_text, crash_after_the_first_send, eventually, queue_two_announcements,
 };
 use crate::fake_slack::{FakeSlack, GONE, escaped};
 
@@ -1046,17 +1046,7 @@ async fn a_crash_between_post_and_removal_posts_nothing_twice() {
     )
     .replace("trees = [\"console:#ops\"]", "trees = [\"slack:C0RELENG\"]");
     std::fs::write(&config, text).expect("write config");
-    let said = queue_through_console(
-        &config,
-        &[
-            "!tree close autoland first-of-two #infra",
-            "!tree close try second-of-two #infra",
-        ],
-    );
-    assert!(
-        said.contains("closed autoland") && said.contains("closed try"),
-        "{said}"
-    );
+    queue_two_announcements(&config);
     let log = dir.path().join("bot.log");
     let count = |needle: &str| {
         fake.messages("C0RELENG")
@@ -1065,25 +1055,12 @@ async fn a_crash_between_post_and_removal_posts_nothing_twice() {
             .count()
     };
 
-    let first = BotProcess::start(&config, &log, &[HANG_AFTER_SEND]);
-    within("the first announcement", WITHIN, || {
-        count("first-of-two") == 1
-    })
-    .await;
-    first.kill9();
-    let posted = fake.messages("C0RELENG");
-    assert_eq!(posted.len(), 1, "{posted:#?}");
-    assert_eq!(
-        posted[0]["metadata"]["event_type"], "signalbox_outbox",
-        "the post carries its outbox key: {posted:#?}"
-    );
-
-    let _second = BotProcess::start(&config, &log, &[]);
-    within("the second announcement", WITHIN, || {
-        count("second-of-two") == 1
-    })
-    .await;
+    let _second = crash_after_the_first_send(&config, &log, WITHIN, count).await;
     let all = fake.messages("C0RELENG");
+    assert_eq!(
+        all[0]["metadata"]["event_type"], "signalbox_outbox",
+        "the post carries its outbox key: {all:#?}"
+    );
     assert_eq!(count("first-of-two"), 1, "posted once: {all:#?}");
     assert_eq!(all.len(), 2, "{all:#?}");
     let lookups = fake.calls("conversations.history");
