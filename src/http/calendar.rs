@@ -150,6 +150,30 @@ fn span(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (now - feed::BEHIND, now + feed::AHEAD)
 }
 
+/// The moment of the feed, its span, and the edits so far: what every
+/// feed is built from.
+struct Moment {
+    now: DateTime<Utc>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    edits: Edits,
+    state: Arc<signalbox_commands::State>,
+}
+
+impl Moment {
+    fn of(app: &AppState) -> Moment {
+        let now = app.clock.now();
+        let (from, to) = span(now);
+        Moment {
+            now,
+            from,
+            to,
+            edits: app.calendar.edits(app),
+            state: app.ledger.state(),
+        }
+    }
+}
+
 async fn windows(
     Extract(app): Extract<Arc<AppState>>,
     RawQuery(raw): RawQuery,
@@ -158,11 +182,9 @@ async fn windows(
     if let Err(refusal) = admit(&app, raw, query) {
         return refusal.into_response();
     }
-    let now = app.clock.now();
-    let (from, to) = span(now);
-    let edits = app.calendar.edits(&app);
-    let entries = feed::windows(&app.settings, &app.ledger.state(), &edits, from, to);
-    ics(&app, "deploy windows", &entries, now)
+    let m = Moment::of(&app);
+    let entries = feed::windows(&app.settings, &m.state, &m.edits, m.from, m.to);
+    ics(&app, "deploy windows", &entries, m.now)
 }
 
 async fn oncall(
@@ -173,11 +195,9 @@ async fn oncall(
     if let Err(refusal) = admit(&app, raw, query) {
         return refusal.into_response();
     }
-    let now = app.clock.now();
-    let (from, to) = span(now);
-    let edits = app.calendar.edits(&app);
-    let entries = feed::all_shifts(&app.settings, &app.ledger.state(), &edits, from, to);
-    ics(&app, "shifts", &entries, now)
+    let m = Moment::of(&app);
+    let entries = feed::all_shifts(&app.settings, &m.state, &m.edits, m.from, m.to);
+    ics(&app, "shifts", &entries, m.now)
 }
 
 async fn rotation(
@@ -206,11 +226,9 @@ async fn rotation(
                 .join(", ")
         ));
     };
-    let now = app.clock.now();
-    let (from, to) = span(now);
-    let edits = app.calendar.edits(&app);
-    let entries = feed::shifts(r, &app.ledger.state(), &edits, from, to);
-    ics(&app, &format!("{} shifts", r.name), &entries, now)
+    let m = Moment::of(&app);
+    let entries = feed::shifts(r, &m.state, &m.edits, m.from, m.to);
+    ics(&app, &format!("{} shifts", r.name), &entries, m.now)
 }
 
 async fn person(
@@ -228,17 +246,25 @@ async fn person(
         ));
     };
     let who = PersonId::new(name);
-    let now = app.clock.now();
-    let (from, to) = span(now);
-    let edits = app.calendar.edits(&app);
-    let state = app.ledger.state();
-    let mut entries: Vec<Entry> = feed::all_shifts(&app.settings, &state, &edits, from, to)
+    let m = Moment::of(&app);
+    let mut entries: Vec<Entry> = feed::all_shifts(&app.settings, &m.state, &m.edits, m.from, m.to)
         .into_iter()
-        .chain(feed::windows(&app.settings, &state, &edits, from, to))
+        .chain(feed::windows(
+            &app.settings,
+            &m.state,
+            &m.edits,
+            m.from,
+            m.to,
+        ))
         .filter(|e| e.involves(&who))
         .collect();
     entries.sort_by(|a, b| (a.start, &a.uid).cmp(&(b.start, &b.uid)));
-    ics(&app, &format!("{name}'s shifts and windows"), &entries, now)
+    ics(
+        &app,
+        &format!("{name}'s shifts and windows"),
+        &entries,
+        m.now,
+    )
 }
 
 /// A time as the feed writes it: local with TZID, or UTC when the local
