@@ -38,7 +38,7 @@ use crate::outbox::{Destination, Entry as OutboxEntry};
 const EVENT: &[u8] = b"e/";
 const SEEN: &[u8] = b"d/";
 const VIEW: &[u8] = b"v/";
-pub(crate) const OUTBOX: &[u8] = b"o/";
+const OUTBOX: &[u8] = b"o/";
 
 /// Most decisions applied in one batch; bounds latency under a flood.
 const MAX_BATCH: usize = 1024;
@@ -81,9 +81,19 @@ struct Decision {
 
 type Read = Box<dyn FnOnce(Committed<'_>) + Send>;
 
+/// A write to the outbox by its delivery task, made by the writer in its
+/// next batch (so the writer is the only one that writes).
+enum OutboxWrite {
+    /// Delivered or refused for good: gone.
+    Remove(u64),
+    /// About to be sent (see [`crate::outbox`]).
+    MarkInFlight(OutboxEntry),
+}
+
 /// What the writer is asked to do, in order.
 enum Request {
     Decide(Decision),
+    Outbox(OutboxWrite, Done),
     /// Look at the committed store between two batches (an export): every
     /// change queued before it is flushed first, none queued after it has
     /// started, so what it reads is one consistent, durable moment.
@@ -296,7 +306,7 @@ impl Ledger {
     pub async fn snapshot(&self) -> Result<Snapshot, LedgerError> {
         let (tx, rx) = oneshot::channel();
         let read: Read = Box::new(move |committed| {
-            let outbox = crate::outbox::pending_in(committed.tree, None);
+            let outbox = outbox_in(committed.tree, None);
             let _ = tx.send(outbox.map(|outbox| Snapshot {
                 state: committed.state,
                 last_event: committed.last_event,
@@ -337,19 +347,41 @@ impl Ledger {
         network: Option<signalbox_commands::Network>,
     ) -> Result<Vec<OutboxEntry>, LedgerError> {
         let durable = self.durable_outbox.load(Ordering::SeqCst);
-        let mut entries = crate::outbox::pending_in(&self.tree, network)?;
+        let mut entries = outbox_in(&self.tree, network)?;
         entries.retain(|e| e.seq < durable);
         Ok(entries)
+    }
+
+    /// Removes a delivered (or refused) outbox entry, durably, in the
+    /// writer's next batch, so a restart does not send it again.
+    pub async fn remove_delivered(&self, seq: u64) -> Result<(), LedgerError> {
+        self.write_outbox(OutboxWrite::Remove(seq)).await
+    }
+
+    /// Marks an outbox entry in flight, durably, before it is sent.
+    pub async fn mark_in_flight(&self, entry: &OutboxEntry) -> Result<(), LedgerError> {
+        let marked = OutboxEntry {
+            in_flight: true,
+            ..entry.clone()
+        };
+        self.write_outbox(OutboxWrite::MarkInFlight(marked)).await
+    }
+
+    async fn write_outbox(&self, write: OutboxWrite) -> Result<(), LedgerError> {
+        let (tx, rx) = oneshot::channel();
+        let done: Done = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        self.tx
+            .send(Request::Outbox(write, done))
+            .await
+            .map_err(|_| LedgerError::Stopped)?;
+        rx.await.map_err(|_| LedgerError::Stopped)?
     }
 
     /// Woken when outbox entries are added.
     pub fn outbox_changed(&self) -> Arc<tokio::sync::Notify> {
         self.outbox_changed.clone()
-    }
-
-    /// The sled tree, for the outbox and history readers.
-    pub(crate) fn tree(&self) -> &sled::Tree {
-        &self.tree
     }
 
     /// Every event, oldest first.
@@ -425,7 +457,7 @@ impl Ledger {
             schema: SCHEMA,
             state: (*self.state()).clone(),
             events: self.events()?,
-            outbox: crate::outbox::pending_in(&self.tree, None)?,
+            outbox: outbox_in(&self.tree, None)?,
         })
     }
 }
@@ -546,12 +578,14 @@ impl Writer {
     fn run(mut self) {
         while let Some(first) = self.rx.blocking_recv() {
             let mut decisions = Vec::new();
+            let mut writes = Vec::new();
             let mut next = Some(first);
             while let Some(request) = next.take() {
                 match request {
                     Request::Decide(d) => decisions.push(d),
+                    Request::Outbox(write, done) => writes.push((write, done)),
                     Request::Read(read) => {
-                        self.commit(std::mem::take(&mut decisions));
+                        self.commit(std::mem::take(&mut decisions), std::mem::take(&mut writes));
                         read(Committed {
                             state: self.state_tx.borrow().clone(),
                             tree: &self.tree,
@@ -559,15 +593,15 @@ impl Writer {
                         });
                     }
                 }
-                if decisions.len() < MAX_BATCH {
+                if decisions.len() + writes.len() < MAX_BATCH {
                     next = self.rx.try_recv().ok();
                 }
             }
-            self.commit(decisions);
+            self.commit(decisions, writes);
         }
     }
 
-    fn commit(&mut self, decisions: Vec<Decision>) {
+    fn commit(&mut self, decisions: Vec<Decision>, writes: Vec<(OutboxWrite, Done)>) {
         let current = self.state_tx.borrow().clone();
         let mut next: State = (*current).clone();
         let mut events: Vec<Event> = Vec::new();
@@ -642,7 +676,23 @@ impl Writer {
             }
             done.push(reply);
         }
-        if events.is_empty() && seen.is_empty() {
+        let writes: Vec<OutboxWrite> = if healthy {
+            writes
+                .into_iter()
+                .map(|(write, reply)| {
+                    done.push(reply);
+                    write
+                })
+                .collect()
+        } else {
+            for (_, reply) in writes {
+                reply(Err(LedgerError::Write(
+                    "an earlier write failed; the outbox is left as it is".into(),
+                )));
+            }
+            Vec::new()
+        };
+        if events.is_empty() && seen.is_empty() && writes.is_empty() {
             done.into_iter().for_each(|d| d(Ok(())));
             return;
         }
@@ -672,6 +722,20 @@ impl Writer {
         }
         for event in &events {
             undo.remove(key(EVENT, event.id.0));
+        }
+        for write in &writes {
+            let (k, new) = match write {
+                OutboxWrite::Remove(seq) => (key(OUTBOX, *seq), None),
+                OutboxWrite::MarkInFlight(entry) => (key(OUTBOX, entry.seq), Some(encode(entry))),
+            };
+            match self.tree.get(&k) {
+                Ok(Some(old)) => undo.insert(k.clone(), old),
+                _ => undo.remove(k.clone()),
+            }
+            match new {
+                Some(value) => batch.insert(k, value),
+                None => batch.remove(k),
+            }
         }
         let started = std::time::Instant::now();
         let written = self
@@ -720,6 +784,24 @@ impl Writer {
     }
 }
 
+/// Undelivered outbox entries as stored, oldest first, for one network or
+/// all.
+fn outbox_in(
+    tree: &sled::Tree,
+    network: Option<signalbox_commands::Network>,
+) -> Result<Vec<OutboxEntry>, LedgerError> {
+    let mut out = Vec::new();
+    for kv in tree.scan_prefix(OUTBOX) {
+        let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        let entry: OutboxEntry =
+            serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
+        if network.is_none_or(|n| entry.to.network() == n) {
+            out.push(entry);
+        }
+    }
+    Ok(out)
+}
+
 /// Opens sled, waiting a little for a previous holder of the directory lock
 /// (a bot that is still shutting down) before giving up.
 fn open_db(dir: &Path) -> Result<sled::Db, LedgerError> {
@@ -749,7 +831,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, LedgerError> {
     }
 }
 
-pub(crate) fn key(prefix: &[u8], id: u64) -> Vec<u8> {
+fn key(prefix: &[u8], id: u64) -> Vec<u8> {
     let mut k = prefix.to_vec();
     k.extend_from_slice(&id.to_be_bytes());
     k
@@ -784,7 +866,7 @@ fn view_key(family: Family) -> Vec<u8> {
     k
 }
 
-pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("ledger records are plain data and always serialize")
 }
 

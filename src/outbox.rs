@@ -2,7 +2,9 @@
 //! same batch as the change that caused it, so a crash can lose neither
 //! without the other. One delivery task per network sends its entries in
 //! order, removes each once the adapter has taken it, and retries the rest
-//! with backoff after an outage or a restart.
+//! with backoff after an outage or a restart. Removals and in-flight marks
+//! are written by the ledger's writer in its next batch, like every other
+//! write, so a snapshot never sees half of one.
 //!
 //! Exactly-once is at-least-once plus removal plus the network's own
 //! idempotency. The window for a duplicate is a crash (or a lost answer)
@@ -42,7 +44,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::adapter::{Adapter, SendError};
 use crate::backoff::Backoff;
-use crate::ledger::{LedgerError, OUTBOX, encode, key};
 
 /// Where a message goes.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -99,44 +100,6 @@ impl Entry {
     }
 }
 
-/// Undelivered entries, oldest first, for one network or all.
-pub fn pending_in(tree: &sled::Tree, network: Option<Network>) -> Result<Vec<Entry>, LedgerError> {
-    let mut out = Vec::new();
-    for kv in tree.scan_prefix(OUTBOX) {
-        let (_, v) = kv.map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-        let entry: Entry =
-            serde_json::from_slice(&v).map_err(|e| LedgerError::Corrupt(e.to_string()))?;
-        if network.is_none_or(|n| entry.to.network() == n) {
-            out.push(entry);
-        }
-    }
-    Ok(out)
-}
-
-/// Removes a delivered or rejected entry, durably (so a restart does not
-/// send it again).
-fn remove(tree: &sled::Tree, seq: u64) -> Result<(), LedgerError> {
-    tree.remove(key(OUTBOX, seq))
-        .map_err(|e| LedgerError::Write(e.to_string()))?;
-    tree.flush()
-        .map_err(|e| LedgerError::Write(e.to_string()))?;
-    Ok(())
-}
-
-/// Marks an entry in flight, durably, before it is sent: after a crash the
-/// resend then knows to look for it first.
-fn mark_in_flight(tree: &sled::Tree, entry: &Entry) -> Result<(), LedgerError> {
-    let marked = Entry {
-        in_flight: true,
-        ..entry.clone()
-    };
-    tree.insert(key(OUTBOX, entry.seq), encode(&marked))
-        .map_err(|e| LedgerError::Write(e.to_string()))?;
-    tree.flush()
-        .map_err(|e| LedgerError::Write(e.to_string()))?;
-    Ok(())
-}
-
 /// Whether the test-only fault `hang-after-send` is set (module doc).
 fn hang_after_send() -> bool {
     std::env::var("SIGNALBOX_FAULT").is_ok_and(|f| f == "hang-after-send")
@@ -165,7 +128,7 @@ pub async fn deliver(
                     if marks && !entry.in_flight {
                         // Unmarked, a crash after the send would resend
                         // blindly: better to wait, as for a failed send.
-                        if let Err(e) = mark_in_flight(ledger.tree(), &entry) {
+                        if let Err(e) = ledger.mark_in_flight(&entry).await {
                             tracing::error!(%network, "cannot mark outbox entry {} in flight: {e}", entry.seq);
                             failed = true;
                             break;
@@ -198,8 +161,12 @@ pub async fn deliver(
                         failed = true;
                         break;
                     }
-                    if let Err(e) = remove(ledger.tree(), entry.seq) {
+                    if let Err(e) = ledger.remove_delivered(entry.seq).await {
+                        // Left in place it is sent again, after a backoff
+                        // rather than at once.
                         tracing::error!(%network, "cannot remove outbox entry {}: {e}", entry.seq);
+                        failed = true;
+                        break;
                     }
                 }
             }
@@ -257,7 +224,7 @@ mod tests {
     /// lost answer), and which records what every send saw.
     struct Lossy {
         marks: bool,
-        tree: sled::Tree,
+        ledger: Ledger,
         seen: Mutex<Vec<Seen>>,
     }
 
@@ -286,7 +253,7 @@ mod tests {
             key: &str,
             in_flight: bool,
         ) -> Result<(), SendError> {
-            let stored = pending_in(&self.tree, None).expect("outbox readable");
+            let stored = self.ledger.pending(None).expect("outbox readable");
             let marked = stored.iter().all(|e| e.in_flight);
             let mut seen = self.seen.lock().expect("lock");
             seen.push((key.to_string(), in_flight, marked));
@@ -324,7 +291,7 @@ mod tests {
             .expect("queued");
         let adapter = Arc::new(Lossy {
             marks,
-            tree: ledger.tree().clone(),
+            ledger: ledger.clone(),
             seen: Mutex::default(),
         });
         let shutdown = CancellationToken::new();
