@@ -748,7 +748,7 @@ pub fn open_items(ctx: &Context, state: &State, until: DateTime<Utc>) -> Vec<Str
             _ => {}
         }
     }
-    for w in window::upcoming(ctx, &state.windows, ctx.now, until) {
+    for w in window::upcoming(ctx.settings, &state.windows, ctx.now, until) {
         items.push(format!(
             "deploy window {} at {}",
             w.name,

@@ -20,7 +20,7 @@ use crate::id::{ChannelAddr, PersonId};
 use crate::role::{Permit, Role};
 use crate::task::TaskRef;
 use crate::when::{format_duration, format_instant, parse_duration, parse_until};
-use crate::{AnnounceKind, Announcement, Audience, Context, Error, Outcome};
+use crate::{AnnounceKind, Announcement, Audience, Context, Error, Outcome, Settings};
 
 /// How far ahead `window join` looks for a next occurrence.
 const HORIZON_DAYS: i64 = 62;
@@ -382,13 +382,13 @@ pub struct Upcoming {
 
 /// Every occurrence of every window in `[from, to)`, by start.
 pub fn upcoming(
-    ctx: &Context,
+    settings: &Settings,
     windows: &Windows,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Vec<Upcoming> {
     let mut out: Vec<Upcoming> = Vec::new();
-    for def in &ctx.settings.windows {
+    for def in &settings.windows {
         for start in def.occurrences(from, to) {
             out.push(Upcoming {
                 name: def.name.clone(),
@@ -444,7 +444,7 @@ fn unknown(ctx: &Context, windows: &Windows, name: &str) -> Error {
 /// The occurrence of `name` in progress or next, if any within the horizon.
 fn next_occurrence(ctx: &Context, windows: &Windows, name: &str) -> Option<Upcoming> {
     upcoming(
-        ctx,
+        ctx.settings,
         windows,
         ctx.now,
         ctx.now + Duration::days(HORIZON_DAYS),
@@ -555,7 +555,7 @@ pub fn handle(cmd: &Window, ctx: &Context, windows: &Windows) -> Result<Outcome,
                     )));
                 }
             };
-            let list = upcoming(ctx, windows, ctx.now, to);
+            let list = upcoming(ctx.settings, windows, ctx.now, to);
             let mut lines = Vec::new();
             if let Some(a) = &windows.active {
                 lines.push(format!(

@@ -15,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use signalbox_commands::train::TrainRun;
-use signalbox_commands::{Caller, Context, EventId, Network, log, window};
+use signalbox_commands::{EventId, log, window};
 
 use super::AppState;
 use super::treestatus::problem;
@@ -66,20 +66,7 @@ pub(super) fn upcoming(
     now: DateTime<Utc>,
     days: i64,
 ) -> Vec<window::Upcoming> {
-    let caller = Caller::guest("http");
-    let history: Vec<signalbox_commands::Event> = Vec::new();
-    let ctx = Context {
-        caller: &caller,
-        network: Network::Http,
-        channel: None,
-        now,
-        zone: app.settings.timezone,
-        settings: &app.settings,
-        history: &history,
-        event_id: EventId(0),
-        aliases: signalbox_commands::mention::Aliases::none(),
-    };
-    window::upcoming(&ctx, windows, now, now + Duration::days(days))
+    window::upcoming(&app.settings, windows, now, now + Duration::days(days))
 }
 
 /// The windows (recurring and one-off), their occurrences in the next 7
