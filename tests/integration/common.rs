@@ -278,6 +278,24 @@ impl BotProcess {
         self.0.kill().expect("SIGKILL");
         self.0.wait().expect("reaped");
     }
+
+    /// Sends SIGTERM, as systemd or a container runtime stops it, and waits
+    /// (up to `limit`) for the process to exit; its exit status.
+    pub async fn terminate(mut self, limit: Duration) -> std::process::ExitStatus {
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let tries = limit.as_millis() / 20;
+        for _ in 0..tries {
+            if let Some(status) = self.0.try_wait().expect("try_wait") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("still running {limit:?} after SIGTERM");
+    }
 }
 
 impl Drop for BotProcess {

@@ -6,7 +6,8 @@
 //!
 //! It records every call so tests can assert what the bot said, where, and
 //! how often; `rate_limit_next` makes the next `chat.postMessage` calls
-//! answer 429 with `Retry-After: 1`, as Slack does.
+//! answer 429 with `Retry-After: 1`, as Slack does, and `slow_posts` makes
+//! every post take a while to answer (a slow network), after it is kept.
 //!
 //! Posted messages are kept per conversation with a `ts` of their own and
 //! any `metadata`, and `conversations.history` (a GET with query
@@ -52,6 +53,8 @@ struct Shared {
     ws: Mutex<Option<SocketAddr>>,
     /// Posted messages, oldest first: conversation and message.
     messages: Mutex<Vec<(String, Value)>>,
+    /// How long `chat.postMessage` waits before answering.
+    post_delay: Mutex<std::time::Duration>,
 }
 
 pub struct FakeSlack {
@@ -157,6 +160,12 @@ impl FakeSlack {
 
     pub fn rate_limit_next(&self, n: usize) {
         self.shared.rate_limited.store(n, Ordering::SeqCst);
+    }
+
+    /// Every `chat.postMessage` from now on is answered `delay` after the
+    /// message is kept.
+    pub fn slow_posts(&self, delay: std::time::Duration) {
+        *self.shared.post_delay.lock().expect("lock") = delay;
     }
 
     /// Sends a frame on the current Socket Mode connection.
@@ -317,7 +326,14 @@ async fn web_api(
     body: Bytes,
 ) -> Response {
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    call(shared, method, &headers, body)
+    let delay = if method == "chat.postMessage" {
+        *shared.post_delay.lock().expect("lock")
+    } else {
+        std::time::Duration::ZERO
+    };
+    let answer = call(shared, method, &headers, body);
+    tokio::time::sleep(delay).await;
+    answer
 }
 
 fn call(shared: Arc<Shared>, method: String, headers: &HeaderMap, body: Value) -> Response {

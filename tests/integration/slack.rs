@@ -20,7 +20,8 @@ use signalbox_commands::{ChannelAddr, Network, PlatformUserId};
 use tokio_util::sync::CancellationToken;
 
 use crate::common::{
-    at, bin, config_text, crash_after_the_first_send, eventually, queue_two_announcements,
+    BotProcess, at, bin, config_text, crash_after_the_first_send, eventually,
+    queue_through_console, queue_two_announcements, within,
 };
 use crate::fake_slack::{FakeSlack, GONE, escaped};
 
@@ -1071,4 +1072,64 @@ async fn a_crash_between_post_and_removal_posts_nothing_twice() {
         all[0]["metadata"]["event_payload"]["key"], all[1]["metadata"]["event_payload"]["key"],
         "each entry has its own key"
     );
+}
+
+/// SIGTERM drains: `run` keeps delivering what is queued for a connected
+/// network, for up to `[bot] drain_seconds` (20 s here), and then exits
+/// cleanly. Slack answers each post 2.5 s after taking it here, so the
+/// SIGTERM, sent as the first of four announcements arrives, finds three
+/// still queued and 7.5 s of posting ahead, past the 5 s the tasks get to
+/// stop; without the drain (`drain_seconds = 0`) the last waits for the next
+/// start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_delivers_what_is_queued_before_exiting() {
+    let fake = FakeSlack::start().await;
+    fake.slow_posts(Duration::from_millis(2500));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("config.toml");
+    let text = config_text(
+        dir.path(),
+        &format!(
+            "\n[adapters.slack]\nmode = \"socket\"\nbot_token = \"xoxb-test\"\napp_token = \"xapp-test\"\napi_url = \"{}\"\n",
+            fake.api_url()
+        ),
+    )
+    .replace("trees = [\"console:#ops\"]", "trees = [\"slack:C0RELENG\"]")
+    .replace("drain_seconds = 10", "drain_seconds = 20");
+    std::fs::write(&config, text).expect("write config");
+    let lines = [
+        "!tree close autoland one-of-four #infra",
+        "!tree close try two-of-four #infra",
+        "!tree close mozilla-central three-of-four #infra",
+        "!tree open autoland four-of-four",
+    ];
+    let said = queue_through_console(&config, &lines);
+    assert_eq!(said.matches("closed ").count(), 3, "{said}");
+    assert!(said.contains("opened autoland"), "{said}");
+    let count = |needle: &str| {
+        fake.messages("C0RELENG")
+            .iter()
+            .filter(|m| m["text"].as_str().unwrap_or("").contains(needle))
+            .count()
+    };
+    let bot = BotProcess::start(&config, &dir.path().join("bot.log"), &[]);
+    within("the first announcement", WITHIN, || {
+        count("one-of-four") == 1
+    })
+    .await;
+    let status = bot.terminate(Duration::from_secs(40)).await;
+    assert!(status.success(), "{status:?}");
+    for needle in [
+        "one-of-four",
+        "two-of-four",
+        "three-of-four",
+        "four-of-four",
+    ] {
+        assert_eq!(
+            count(needle),
+            1,
+            "{needle}: {:#?}",
+            fake.messages("C0RELENG")
+        );
+    }
 }
