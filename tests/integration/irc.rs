@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use signalbox::Bot;
 use signalbox::adapter::irc::Irc;
-use signalbox::adapter::{self, Adapter};
+use signalbox::adapter::{self, Adapter, SendError};
 use signalbox::clock::{Clock, ManualClock, SystemClock};
 use signalbox::config::Config;
 use signalbox::outbox::Destination;
@@ -420,6 +420,23 @@ async fn topics_are_set_where_allowed_and_refused_with_a_reason() {
         err.to_string().contains("needs channel operator status"),
         "{err}"
     );
+    // Through the outbox's door, a refused topic and a DM nobody can get are
+    // refusals for good, as on every network: dropped, not retried.
+    let releng = ChannelAddr::new(Net::Irc, "#releng");
+    match run.irc.send(&Destination::Topic(releng), "x").await {
+        Err(SendError::Rejected(why)) => {
+            assert!(why.contains("needs channel operator status"), "{why}")
+        }
+        other => panic!("a refused topic is Rejected, got {other:?}"),
+    }
+    let away = Destination::Direct {
+        network: Net::Irc,
+        user: signalbox_commands::PlatformUserId::new("nobody-here"),
+    };
+    match run.irc.send(&away, "psst").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains("nobody is logged in"), "{why}"),
+        other => panic!("a DM to an account nobody uses is Rejected, got {other:?}"),
+    }
 }
 
 /// Output over `max_lines` is cut, with a link to a page that shows that

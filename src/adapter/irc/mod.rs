@@ -1028,12 +1028,10 @@ impl Adapter for Irc {
                 // tries again once the network is back.
                 Err(e) if e.offline => Err(SendError::Disconnected),
                 // A topic the bot may not set (no ops, topic lock) will not
-                // become settable by retrying: say why and move on, so the
-                // announcements queued behind it are not held up.
-                Err(e) => {
-                    tracing::warn!(channel = %c, "topic not set: {e}");
-                    Ok(())
-                }
+                // become settable by retrying: refused for good, as every
+                // network says it, so the outbox logs, counts and drops it
+                // and the announcements queued behind it are not held up.
+                Err(e) => Err(SendError::Rejected(e.to_string())),
             };
         }
         let (target, lines) = {
@@ -1060,8 +1058,9 @@ impl Adapter for Irc {
                         None => {
                             // IRC keeps no messages for people who are away;
                             // a retry could block every later announcement.
-                            tracing::info!(account = %user, "direct message dropped: nobody is logged in to that account");
-                            return Ok(());
+                            return Err(SendError::Rejected(format!(
+                                "nobody is logged in to the account \"{user}\", and IRC keeps no messages"
+                            )));
                         }
                     }
                 }
