@@ -23,8 +23,8 @@ use crate::common::{
     at, bin, config_text, crash_after_the_first_send, event_count, queue_two_announcements,
 };
 use crate::fake_discord::{
-    ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GONE, GUILD, Recorded, STRANGER,
-    interaction, message,
+    ALICE, ANNOUNCE, APP, BOT, CHANNEL, DM, FakeDiscord, GONE, GONE_USER, GUILD, Recorded,
+    STRANGER, interaction, message,
 };
 
 /// How long a started binary may take to connect and deliver.
@@ -458,6 +458,33 @@ async fn a_deleted_channel_is_rejected_for_good_not_retried() {
         .filter(|r| r.path == format!("/api/v10/channels/{GONE}/messages"))
         .count();
     assert_eq!(attempts, 1, "a 404 is not retried");
+}
+
+/// What Discord refuses for good comes back from `send` as `Rejected`, the
+/// outcome every adapter gives it: a topic for a channel Discord does not
+/// know (404, Unknown Channel) and a DM to a user who takes none (50007).
+#[tokio::test]
+async fn a_refused_topic_and_an_undeliverable_dm_are_rejected() {
+    use signalbox::adapter::{Adapter as _, SendError};
+    use signalbox::outbox::Destination;
+
+    let h = connected("").await;
+    let discord = h.bot.discord.clone().expect("discord adapter");
+    let topic = Destination::Topic(ChannelAddr::new(Network::Discord, GONE));
+    match discord.send(&topic, "autoland closed").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains("Unknown Channel"), "{why}"),
+        other => panic!("a refused topic is Rejected, got {other:?}"),
+    }
+    let dm = Destination::Direct {
+        network: Network::Discord,
+        user: signalbox_commands::PlatformUserId::new(GONE_USER),
+    };
+    match discord.send(&dm, "your loaner is ready").await {
+        Err(SendError::Rejected(why)) => {
+            assert!(why.contains("Cannot send messages to this user"), "{why}")
+        }
+        other => panic!("an undeliverable DM is Rejected, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ pub const ANNOUNCE: &str = "400000000000000002";
 pub const DM: &str = "400000000000000003";
 /// A channel the fake answers 404 Unknown Channel for, as for a deleted one.
 pub const GONE: &str = "400000000000000404";
+/// A user who takes no DMs from the bot (Discord's 50007).
+pub const GONE_USER: &str = "400000000000000403";
 /// Alice's Discord id in the shipped example config (admin, sheriff).
 pub const ALICE: &str = "100000000000000001";
 /// A Discord user nobody mapped to a person.
@@ -491,6 +493,14 @@ async fn rest(State(fake): State<FakeDiscord>, method: Method, uri: Uri, body: B
                 create_message(&mut inner, id, channel, &body)
             }
         }
+        ("PATCH", ["channels", GONE]) => (
+            StatusCode::NOT_FOUND,
+            Some(json!({ "code": 10003, "message": "Unknown Channel" })),
+        ),
+        ("POST", ["users", "@me", "channels"]) if body["recipient_id"] == GONE_USER => (
+            StatusCode::BAD_REQUEST,
+            Some(json!({ "code": 50007, "message": "Cannot send messages to this user" })),
+        ),
         ("PATCH", ["channels", channel]) => (
             StatusCode::OK,
             Some(json!({

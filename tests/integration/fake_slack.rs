@@ -374,6 +374,8 @@ fn call(shared: Arc<Shared>, method: String, headers: &HeaderMap, body: Value) -
 /// A channel id the fake answers `channel_not_found` for, as Slack does for a
 /// deleted channel.
 pub const GONE: &str = "C0GONE";
+/// A user Slack does not know (deactivated, or never there).
+pub const GONE_USER: &str = "U0GONE";
 
 fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
     let ts = "1700000000.000100";
@@ -449,7 +451,14 @@ fn answer(shared: &Shared, method: &str, token: &str, body: &Value) -> Value {
                 .and_then(Value::as_str)
                 .or_else(|| body["users"].as_str())
                 .unwrap_or("nobody");
-            json!({ "ok": true, "channel": { "id": format!("D{user}") } })
+            if user == GONE_USER {
+                json!({ "ok": false, "error": "user_not_found" })
+            } else {
+                json!({ "ok": true, "channel": { "id": format!("D{user}") } })
+            }
+        }
+        "conversations.setTopic" if body["channel"] == GONE => {
+            json!({ "ok": false, "error": "channel_not_found" })
         }
         "conversations.setTopic" => json!({ "ok": true, "topic": body["topic"] }),
         _ => json!({ "ok": false, "error": "unknown_method" }),

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use crate::common::{
     BotProcess, HANG_AFTER_SEND, bin, config_text, queue_two_announcements, say, tree_status,
 };
-use crate::matrix_client::{Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter};
+use crate::matrix_client::{
+    Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter, start_adapter_with,
+};
 
 /// A running bot with its Matrix adapter; stopped on drop.
 struct Running {
@@ -695,4 +697,49 @@ async fn a_crash_between_send_and_removal_sends_nothing_twice() {
         !bodies.iter().any(|b| b.contains("first-of-two")),
         "sent twice: {bodies:?}"
     );
+}
+
+/// What Synapse refuses for good comes back from `send` as `Rejected`, the
+/// outcome every adapter gives it: a topic in a room where the bot lacks the
+/// power level for `m.room.topic` (403), and a DM to a user the homeserver
+/// does not have.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_topic_and_an_undeliverable_dm_are_rejected() {
+    use signalbox::adapter::{Adapter as _, SendError};
+    use signalbox::outbox::Destination;
+
+    let hs = Homeserver::start();
+    hs.register("signalbox");
+    let bot_user = bot_id(&hs);
+    let mut alice = User::new(&hs, "alice").await;
+    // alice's room: the bot is invited with the default power level (0),
+    // below what a topic needs (50).
+    let room = alice.create_room(false, &[&bot_user]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_for(dir.path(), &hs, &format!("rooms = [\"{room}\"]"), None);
+    let config =
+        Config::from_text(&text, "matrix-test.toml", &Default::default(), None).expect("valid");
+    let bot = Bot::open(config, Arc::new(SystemClock))
+        .await
+        .expect("bot opens");
+    let (matrix, shutdown) = start_adapter_with(&bot);
+    alice.wait_joined(&room, &bot_user).await;
+    let topic = Destination::Topic(signalbox_commands::ChannelAddr::new(
+        Network::Matrix,
+        room.as_str(),
+    ));
+    match matrix.send(&topic, "autoland closed").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains("M_FORBIDDEN"), "{why}"),
+        other => panic!("a refused topic is Rejected, got {other:?}"),
+    }
+    let nobody = format!("@nobody:{}", hs.server_name);
+    let dm = Destination::Direct {
+        network: Network::Matrix,
+        user: signalbox_commands::PlatformUserId::new(&nobody),
+    };
+    match matrix.send(&dm, "your loaner is ready").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains(&nobody), "{why}"),
+        other => panic!("a DM to a user the homeserver lacks is Rejected, got {other:?}"),
+    }
+    shutdown.cancel();
 }

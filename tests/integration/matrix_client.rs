@@ -133,6 +133,11 @@ impl Drop for Homeserver {
 /// Starts the bot's Matrix adapter (as configured in its config) with its
 /// outbox delivery; both stop when the token is cancelled.
 pub fn start_adapter(bot: &Bot) -> CancellationToken {
+    start_adapter_with(bot).1
+}
+
+/// [`start_adapter`], handing back the adapter too (to call `send` on it).
+pub fn start_adapter_with(bot: &Bot) -> (Arc<Matrix>, CancellationToken) {
     let config = bot
         .config
         .adapters
@@ -147,12 +152,12 @@ pub fn start_adapter(bot: &Bot) -> CancellationToken {
     let shutdown = CancellationToken::new();
     bot.deliver(matrix.clone(), &shutdown);
     tokio::spawn(adapter::supervise(
-        matrix,
+        matrix.clone(),
         bot.router.clone(),
         bot.health.clone(),
         shutdown.clone(),
     ));
-    shutdown
+    (matrix, shutdown)
 }
 
 /// A person's client.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::json;
 use signalbox::Bot;
 use signalbox::adapter::slack::{Config as SlackConfig, Mode, PlainSlack};
-use signalbox::adapter::{Adapter, supervise};
+use signalbox::adapter::{Adapter, SendError, supervise};
 use signalbox::clock::{Clock, ManualClock};
 use signalbox::config::Config;
 use signalbox::http::slack::{Endpoint, Verifier};
@@ -23,7 +23,7 @@ use crate::common::{
     BotProcess, at, bin, config_text, crash_after_the_first_send, eventually,
     queue_through_console, queue_two_announcements, within,
 };
-use crate::fake_slack::{FakeSlack, GONE, escaped};
+use crate::fake_slack::{FakeSlack, GONE, GONE_USER, escaped};
 
 const ALICE: &str = "U0ALICE01"; // admin and sheriff in the example config
 const STRANGER: &str = "U0STRANGER";
@@ -432,6 +432,27 @@ async fn an_announcement_to_a_deleted_channel_is_dropped_and_holds_up_nothing() 
         fake.calls("chat.postMessage")
     );
     assert_eq!(posts_to("C0RELENG"), [200, 200]);
+}
+
+/// What Slack refuses for good comes back from `send` as `Rejected`, the
+/// outcome every adapter gives it: a topic for a channel Slack does not
+/// know, and a DM to a user it does not know.
+#[tokio::test]
+async fn a_refused_topic_and_an_undeliverable_dm_are_rejected() {
+    let run = Running::start().await;
+    let topic = Destination::Topic(ChannelAddr::new(Network::Slack, GONE));
+    match run.adapter.send(&topic, "autoland closed").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains("channel_not_found"), "{why}"),
+        other => panic!("a refused topic is Rejected, got {other:?}"),
+    }
+    let dm = Destination::Direct {
+        network: Network::Slack,
+        user: PlatformUserId::new(GONE_USER),
+    };
+    match run.adapter.send(&dm, "your loaner is ready").await {
+        Err(SendError::Rejected(why)) => assert!(why.contains("user_not_found"), "{why}"),
+        other => panic!("an undeliverable DM is Rejected, got {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -435,6 +435,14 @@ impl Matrix {
         if let Some(room) = client.get_dm_room(&user_id) {
             return Ok(room);
         }
+        // Synapse lets a room be made for anyone, so a DM to a user it does
+        // not have would land in an empty room and count as delivered: ask
+        // for the profile first (404 for nobody), so it is refused instead.
+        client
+            .account()
+            .fetch_user_profile_of(&user_id)
+            .await
+            .map_err(|e| send_error(&format!("a DM with {user}"), e))?;
         client
             .create_dm(&user_id)
             .await
