@@ -94,7 +94,7 @@ async fn main() {
     let bot = Bot::open(config, Arc::new(SystemClock) as Arc<dyn Clock>)
         .await
         .expect("bot");
-    let shutdown = start_adapter(&bot);
+    let (_, shutdown) = start_adapter(&bot);
 
     let echo_id = echo.id.clone();
     let alice_id = alice.id.clone();

@@ -11,6 +11,7 @@ use std::time::Duration;
 use matrix_sdk::ruma::events::room::message::Relation;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use signalbox::Bot;
+use signalbox::adapter::matrix::Matrix;
 use signalbox::clock::{Clock, ManualClock, SystemClock};
 use signalbox::config::Config;
 use signalbox::ledger::Ledger;
@@ -21,13 +22,13 @@ use tokio_util::sync::CancellationToken;
 use crate::common::{
     BotProcess, HANG_AFTER_SEND, bin, config_text, queue_two_announcements, say, tree_status,
 };
-use crate::matrix_client::{
-    Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter, start_adapter_with,
-};
+use crate::matrix_client::{Homeserver, PASSWORD, User, WAIT, body, is_notice, start_adapter};
 
 /// A running bot with its Matrix adapter; stopped on drop.
 struct Running {
     bot: Bot,
+    /// The adapter, for tests that call `send` on it directly.
+    matrix: Arc<Matrix>,
     shutdown: CancellationToken,
 }
 
@@ -74,8 +75,12 @@ async fn start_bot_on(text: &str, clock: Arc<dyn Clock>) -> Running {
         Config::from_text(text, "matrix-test.toml", &Default::default(), None).expect("valid");
     config.bot.rate_limit_burst = 0;
     let bot = Bot::open(config, clock).await.expect("bot opens");
-    let shutdown = start_adapter(&bot);
-    Running { bot, shutdown }
+    let (matrix, shutdown) = start_adapter(&bot);
+    Running {
+        bot,
+        matrix,
+        shutdown,
+    }
 }
 
 /// Synapse with the bot's account, alice (mapped) and mallory (unmapped),
@@ -716,19 +721,19 @@ async fn a_refused_topic_and_an_undeliverable_dm_are_rejected() {
     // below what a topic needs (50).
     let room = alice.create_room(false, &[&bot_user]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = config_for(dir.path(), &hs, &format!("rooms = [\"{room}\"]"), None);
-    let config =
-        Config::from_text(&text, "matrix-test.toml", &Default::default(), None).expect("valid");
-    let bot = Bot::open(config, Arc::new(SystemClock))
-        .await
-        .expect("bot opens");
-    let (matrix, shutdown) = start_adapter_with(&bot);
+    let run = start_bot(&config_for(
+        dir.path(),
+        &hs,
+        &format!("rooms = [\"{room}\"]"),
+        None,
+    ))
+    .await;
     alice.wait_joined(&room, &bot_user).await;
     let topic = Destination::Topic(signalbox_commands::ChannelAddr::new(
         Network::Matrix,
         room.as_str(),
     ));
-    match matrix.send(&topic, "autoland closed").await {
+    match run.matrix.send(&topic, "autoland closed").await {
         Err(SendError::Rejected(why)) => assert!(why.contains("M_FORBIDDEN"), "{why}"),
         other => panic!("a refused topic is Rejected, got {other:?}"),
     }
@@ -737,9 +742,8 @@ async fn a_refused_topic_and_an_undeliverable_dm_are_rejected() {
         network: Network::Matrix,
         user: signalbox_commands::PlatformUserId::new(&nobody),
     };
-    match matrix.send(&dm, "your loaner is ready").await {
+    match run.matrix.send(&dm, "your loaner is ready").await {
         Err(SendError::Rejected(why)) => assert!(why.contains(&nobody), "{why}"),
         other => panic!("a DM to a user the homeserver lacks is Rejected, got {other:?}"),
     }
-    shutdown.cancel();
 }

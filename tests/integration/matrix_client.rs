@@ -131,13 +131,9 @@ impl Drop for Homeserver {
 }
 
 /// Starts the bot's Matrix adapter (as configured in its config) with its
-/// outbox delivery; both stop when the token is cancelled.
-pub fn start_adapter(bot: &Bot) -> CancellationToken {
-    start_adapter_with(bot).1
-}
-
-/// [`start_adapter`], handing back the adapter too (to call `send` on it).
-pub fn start_adapter_with(bot: &Bot) -> (Arc<Matrix>, CancellationToken) {
+/// outbox delivery; both stop when the token is cancelled. The adapter is
+/// handed back too, for tests that call `send` on it directly.
+pub fn start_adapter(bot: &Bot) -> (Arc<Matrix>, CancellationToken) {
     let config = bot
         .config
         .adapters
